@@ -1,0 +1,36 @@
+# ferrovault — the two commands for a fresh machine are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+TOOLS = eval "$$(scripts/install-tools.sh)"
+
+.PHONY: test lint fmt unit build release tools demo bench clean-cache
+
+## test: everything CI runs — format, lints, unit, integration (real OpenBao, TLS, helm) tests
+test: lint unit
+
+tools:
+	@scripts/install-tools.sh >/dev/null
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: tools
+	$(TOOLS); $(CARGO) test --workspace --locked --no-fail-fast
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build --workspace --locked
+
+release:
+	$(CARGO) build --workspace --locked --release
+
+## demo: OpenBao dev server + seed chart pod -> webhook inject -> agent renders database-config.txt
+demo: tools
+	$(TOOLS); scripts/demo.sh
+
+bench: tools
+	$(TOOLS); $(CARGO) bench --workspace --locked

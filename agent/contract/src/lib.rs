@@ -1,0 +1,395 @@
+//! The contract between ferrovault's webhook and its agent.
+//!
+//! The webhook turns a pod's `vault.hashicorp.com/*` annotations into one [`AgentConfig`] and puts it,
+//! as base64-encoded JSON, into the environment variable [`AGENT_CONFIG_ENV`] of each agent container.
+//! The agent decodes it with [`AgentConfig::decode_env`]. This crate is the only definition of that
+//! document; `testdata/agent-config.v1.json` pins its wire form.
+//!
+//! The crate also holds the small pieces of Go semantics both sides need to agree on
+//! ([`go::parse_bool`], [`go::parse_duration`]) and the default templates of vault-k8s.
+
+#![deny(missing_docs)]
+
+pub mod go;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// Version of the wire format. The agent refuses any other version.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Environment variable of each agent container holding the base64-encoded JSON [`AgentConfig`].
+pub const AGENT_CONFIG_ENV: &str = "FERROVAULT_AGENT_CONFIG";
+
+/// Home directory of the agent inside its container (a memory-backed emptyDir).
+pub const AGENT_HOME: &str = "/home/vault";
+
+/// File (in [`AGENT_HOME`]) that the agent creates after its first complete render in `native` mode;
+/// `ferrovault-agent ready` exits 0 only when it exists (the native sidecar's startupProbe).
+pub const READY_MARKER: &str = "/home/vault/.ferrovault-ready";
+
+/// Path of the token sink every agent writes (vault-k8s: `/home/vault/.vault-token`).
+pub const HOME_TOKEN_SINK: &str = "/home/vault/.vault-token";
+
+/// Errors reading the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// The environment variable is not base64.
+    #[error("{AGENT_CONFIG_ENV} is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The JSON does not match the contract.
+    #[error("agent config is not a valid ferrovault agent config: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The document has a version this agent does not understand.
+    #[error("agent config version {found} is not supported (this agent reads version {CONFIG_VERSION})")]
+    Version {
+        /// The version found in the document.
+        found: u32,
+    },
+}
+
+/// Everything an agent needs to log in to Vault and render a pod's templates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Wire-format version, always [`CONFIG_VERSION`] when written by this crate.
+    pub version: u32,
+    /// How to reach Vault.
+    pub vault: VaultConnection,
+    /// How to log in and where to put the token.
+    pub auto_auth: AutoAuth,
+    /// The files to render, sorted by secret name.
+    #[serde(default)]
+    pub templates: Vec<Template>,
+    /// Behaviour shared by all templates.
+    #[serde(default)]
+    pub template_config: TemplateConfig,
+    /// Directories the agent may write into (the secrets volumes' mount paths). A template or sink whose
+    /// destination lies outside all of them is refused.
+    pub secrets_dirs: Vec<String>,
+    /// Logging of the agent.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Revoke the token when the sidecar stops (`agent-revoke-on-shutdown`).
+    #[serde(default)]
+    pub revoke_on_shutdown: bool,
+}
+
+/// Connection settings for Vault (`vault {}` stanza of Vault Agent).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConnection {
+    /// Vault address, e.g. `https://vault.vault.svc:8200`.
+    pub address: String,
+    /// Path of a PEM CA certificate file to trust (`ca-cert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
+    /// Directory of PEM CA certificates (`ca-key`, which vault-k8s maps to `ca_path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_path: Option<String>,
+    /// PEM CA bundle given inline by the injector (`-vault-cacert-bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_pem: Option<String>,
+    /// Client certificate file for TLS client authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+    /// Client key file for TLS client authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+    /// Do not verify Vault's certificate. Dangerous; the webhook warns about it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_skip_verify: bool,
+    /// Server name to verify Vault's certificate against (SNI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
+    /// HTTPS proxy for requests to Vault (`proxy-address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_address: Option<String>,
+    /// Attempts of a failing secret fetch before the template reports an error (`client-max-retries`;
+    /// Vault Agent's default is 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Timeout of one request to Vault, a Go duration (`client-timeout`; default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_timeout: Option<String>,
+}
+
+/// `auto_auth {}`: the login method and the token sinks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoAuth {
+    /// The login method.
+    pub method: AuthMethod,
+    /// Files the token is written to, in order.
+    #[serde(default)]
+    pub sinks: Vec<Sink>,
+}
+
+/// An auto-auth method.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthMethod {
+    /// Method type: `kubernetes`, `jwt`, `approle`, `token_file`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Mount path of the auth method, e.g. `auth/kubernetes`.
+    pub mount_path: String,
+    /// Vault Enterprise namespace to log in to and read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Go duration: first retry delay of a failed login (default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_backoff: Option<String>,
+    /// Go duration: longest retry delay of a failed login (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff: Option<String>,
+    /// Exit instead of retrying when login fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exit_on_err: bool,
+    /// Method parameters (`role`, `token_path`, `role_id_file_path`, …), all strings as in vault-k8s.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// A file sink for the auth token.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sink {
+    /// Destination file.
+    pub path: String,
+    /// File mode (default 0o640, as Vault Agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+/// One rendered file (`template {}` stanza).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// The secret name from the annotation (`agent-inject-secret-<name>`), for messages.
+    pub name: String,
+    /// Absolute destination path; always inside one of [`AgentConfig::secrets_dirs`].
+    pub destination: String,
+    /// Inline template text (consul-template syntax or handlebars).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<String>,
+    /// Path of a template file inside the agent container (used when `contents` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Left delimiter of actions.
+    #[serde(default = "default_left_delimiter")]
+    pub left_delimiter: String,
+    /// Right delimiter of actions.
+    #[serde(default = "default_right_delimiter")]
+    pub right_delimiter: String,
+    /// Octal file mode such as `0600`; absent means Vault Agent's default (keep, else 0644).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perms: Option<String>,
+    /// Command run (as an argv split on white space, without a shell) after the file changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A missing map key is an error instead of `<no value>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error_on_missing_key: bool,
+}
+
+fn default_left_delimiter() -> String {
+    "{{".to_owned()
+}
+
+fn default_right_delimiter() -> String {
+    "}}".to_owned()
+}
+
+/// `template_config {}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    /// Exit when a template fails after retries (vault-k8s default: true).
+    pub exit_on_retry_failure: bool,
+    /// Go duration: re-read period of secrets without a lease (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_secret_render_interval: Option<String>,
+    /// Maximum concurrent connections to Vault while fetching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_host: Option<u64>,
+    /// Fraction of a non-renewable lease after which the secret is fetched again (default 0.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_renewal_threshold: Option<f64>,
+}
+
+impl Default for TemplateConfig {
+    fn default() -> Self {
+        Self {
+            exit_on_retry_failure: true,
+            static_secret_render_interval: None,
+            max_connections_per_host: None,
+            lease_renewal_threshold: None,
+        }
+    }
+}
+
+/// Logging settings (`log-level`, `log-format` annotations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// `standard` (text) or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: "standard".to_owned(),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Serialises to compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("AgentConfig always serialises")
+    }
+
+    /// Parses JSON, checking the version.
+    pub fn from_json(json: &[u8]) -> Result<Self, ContractError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            version: u32,
+        }
+        let Probe { version } = serde_json::from_slice(json)?;
+        if version != CONFIG_VERSION {
+            return Err(ContractError::Version { found: version });
+        }
+        Ok(serde_json::from_slice(json)?)
+    }
+
+    /// The value of [`AGENT_CONFIG_ENV`]: standard base64 of the compact JSON.
+    pub fn encode_env(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.to_json())
+    }
+
+    /// Reads the value of [`AGENT_CONFIG_ENV`].
+    pub fn decode_env(value: &str) -> Result<Self, ContractError> {
+        let json = base64::engine::general_purpose::STANDARD.decode(value.trim())?;
+        Self::from_json(&json)
+    }
+}
+
+/// The body vault-k8s generates when a secret has no template of its own
+/// (`agent-inject-default-template`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultTemplate {
+    /// One `key: value` line per key of `.Data`.
+    Map,
+    /// `.Data` as JSON, plus a newline.
+    Json,
+}
+
+impl DefaultTemplate {
+    /// The template text reading `path`, byte for byte what vault-k8s generates.
+    pub fn contents(self, path: &str) -> String {
+        match self {
+            DefaultTemplate::Map => format!(
+                "{{{{ with secret \"{path}\" }}}}{{{{ range $k, $v := .Data }}}}{{{{ $k }}}}: {{{{ $v }}}}\n{{{{ end }}}}{{{{ end }}}}"
+            ),
+            DefaultTemplate::Json => {
+                format!("{{{{ with secret \"{path}\" }}}}{{{{ .Data | toJSON }}}}\n{{{{ end }}}}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> AgentConfig {
+        AgentConfig {
+            version: CONFIG_VERSION,
+            vault: VaultConnection {
+                address: "https://vault.vault.svc:8200".into(),
+                ca_cert: Some("/vault/tls/ca.crt".into()),
+                tls_server_name: Some("vault.vault.svc".into()),
+                ..Default::default()
+            },
+            auto_auth: AutoAuth {
+                method: AuthMethod {
+                    kind: "kubernetes".into(),
+                    mount_path: "auth/kubernetes".into(),
+                    config: BTreeMap::from([
+                        ("role".into(), "internal-app".into()),
+                        (
+                            "token_path".into(),
+                            "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+                        ),
+                    ]),
+                    ..Default::default()
+                },
+                sinks: vec![Sink {
+                    path: HOME_TOKEN_SINK.into(),
+                    mode: None,
+                }],
+            },
+            templates: vec![Template {
+                name: "database-config.txt".into(),
+                destination: "/vault/secrets/database-config.txt".into(),
+                contents: Some(
+                    "{{- with secret \"secret/my-secret\" -}}\npostgresql://{{ .Data.username }}:{{ .Data.password }}@postgres:5432/wizard\n{{- end }}\n".into(),
+                ),
+                left_delimiter: "{{".into(),
+                right_delimiter: "}}".into(),
+                ..Default::default()
+            }],
+            template_config: TemplateConfig::default(),
+            secrets_dirs: vec!["/vault/secrets".into()],
+            log: LogConfig::default(),
+            revoke_on_shutdown: false,
+        }
+    }
+
+    #[test]
+    fn golden_wire_format_is_stable() {
+        let golden = include_str!("../testdata/agent-config.v1.json");
+        let expected: serde_json::Value = serde_json::from_str(golden).unwrap();
+        let actual: serde_json::Value = serde_json::from_str(&example().to_json()).unwrap();
+        assert_eq!(actual, expected, "wire format changed: bump CONFIG_VERSION or fix the change");
+        assert_eq!(AgentConfig::from_json(golden.as_bytes()).unwrap(), example());
+    }
+
+    #[test]
+    fn env_round_trip() {
+        let cfg = example();
+        assert_eq!(AgentConfig::decode_env(&cfg.encode_env()).unwrap(), cfg);
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let json = example().to_json().replace("\"version\":1", "\"version\":2");
+        let err = AgentConfig::from_json(json.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = example().to_json().replace("\"version\":1", "\"version\":1,\"bogus\":true");
+        assert!(AgentConfig::from_json(json.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn default_templates_match_vault_k8s() {
+        assert_eq!(
+            DefaultTemplate::Map.contents("db/creds/bar"),
+            "{{ with secret \"db/creds/bar\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}"
+        );
+        assert_eq!(
+            DefaultTemplate::Json.contents("x"),
+            "{{ with secret \"x\" }}{{ .Data | toJSON }}\n{{ end }}"
+        );
+    }
+}
