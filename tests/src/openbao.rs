@@ -1,0 +1,438 @@
+//! A real OpenBao dev server for tests: `DevServer::start()` runs `bao server -dev` on a free loopback
+//! port with a random root token and kills it when dropped (also when the test panics).
+//!
+//! The dev server keeps everything in memory, so [`DevServer::restart`] (for outage tests) replays every
+//! configuration command issued through the helpers ([`DevServer::setup`] and the typed helpers built
+//! on it) against the new process: same port, same root token, same mounts, secrets, roles and
+//! AppRole credentials. Tokens issued by the old process are gone, as after a real storage loss.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::{Error, Result, free_port, random_hex, tools::bao_bin};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `bao server -dev`.
+pub struct DevServer {
+    child: Option<Child>,
+    port: u16,
+    root_token: String,
+    dir: tempfile::TempDir,
+    generation: u32,
+    replay: Mutex<Vec<(Vec<String>, Option<String>)>>,
+}
+
+/// AppRole credentials created by [`DevServer::enable_approle`].
+#[derive(Debug, Clone)]
+pub struct AppRoleCreds {
+    /// The role's `role_id`.
+    pub role_id: String,
+    /// A `secret_id` of the role.
+    pub secret_id: String,
+}
+
+impl DevServer {
+    /// Starts a dev server on `127.0.0.1:<free port>` and waits until it answers `sys/health`.
+    pub fn start() -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            what: "create temp dir for the dev server".into(),
+            source,
+        })?;
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            root_token: format!("root-{}", random_hex(24)),
+            dir,
+            generation: 0,
+            replay: Mutex::new(Vec::new()),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The listen port (kept across [`DevServer::restart`]).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The root token (kept across [`DevServer::restart`]).
+    pub fn root_token(&self) -> &str {
+        &self.root_token
+    }
+
+    /// A scratch directory that lives as long as the server (its logs are in here too).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Kills the server. The port stays reserved for [`DevServer::restart`] only by convention.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server if it runs, starts a new one on the same port with the same root token and
+    /// replays every configuration command recorded so far.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()?;
+        let replay = self.replay.lock().expect("replay log").clone();
+        for (args, stdin) in replay {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.run(&args, stdin.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// The server's output so far (all generations).
+    pub fn log(&self) -> String {
+        let mut out = String::new();
+        for generation in 0..=self.generation {
+            if let Ok(text) = std::fs::read_to_string(self.log_path(generation)) {
+                out.push_str(&text);
+            }
+        }
+        out
+    }
+
+    /// Runs `bao <args>` against the server as root and returns stdout. Not recorded for replay.
+    pub fn bao(&self, args: &[&str]) -> Result<String> {
+        self.run(args, None)
+    }
+
+    /// Like [`DevServer::bao`] with `-format=json` inserted after the subcommand words, parsed.
+    pub fn bao_json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let mut full: Vec<&str> = Vec::with_capacity(args.len() + 1);
+        let split = args
+            .iter()
+            .position(|a| a.starts_with('-') || a.contains('/'))
+            .unwrap_or(args.len());
+        full.extend_from_slice(&args[..split]);
+        full.push("-format=json");
+        full.extend_from_slice(&args[split..]);
+        let out = self.run(&full, None)?;
+        if out.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_str(&out).map_err(|source| Error::Json {
+            command: command_words(args),
+            source,
+        })
+    }
+
+    /// Runs `bao <args>` (with optional stdin) and records it, so [`DevServer::restart`] replays it.
+    pub fn setup(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let out = self.run(args, stdin)?;
+        self.replay.lock().expect("replay log").push((
+            args.iter().map(|s| s.to_string()).collect(),
+            stdin.map(str::to_owned),
+        ));
+        Ok(out)
+    }
+
+    /// Mounts a KV engine of `version` (1 or 2) at `path`.
+    pub fn enable_kv(&self, path: &str, version: u8) -> Result<()> {
+        let path = format!("-path={}", path.trim_matches('/'));
+        let version = format!("-version={version}");
+        self.setup(&["secrets", "enable", &path, &version, "kv"], None)
+            .map(drop)
+    }
+
+    /// Unmounts the secrets engine at `path` (e.g. the dev server's default KV v2 `secret/`).
+    pub fn disable(&self, path: &str) -> Result<()> {
+        self.setup(&["secrets", "disable", path], None).map(drop)
+    }
+
+    /// Replaces the dev server's default KV v2 `secret/` with a KV v1 mount.
+    pub fn kv1_at_secret(&self) -> Result<()> {
+        self.disable("secret")?;
+        self.enable_kv("secret", 1)
+    }
+
+    /// `bao kv put <path> k=v…` (works on KV v1 and v2 mounts).
+    pub fn kv_put(&self, path: &str, pairs: &[(&str, &str)]) -> Result<()> {
+        let mut args = vec!["kv".to_owned(), "put".to_owned(), path.to_owned()];
+        args.extend(pairs.iter().map(|(k, v)| format!("{k}={v}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.setup(&args, None).map(drop)
+    }
+
+    /// `bao write <path> k=v…`, recorded for replay; returns the JSON response (`Null` when empty).
+    pub fn write(&self, path: &str, pairs: &[(&str, &str)]) -> Result<serde_json::Value> {
+        let mut args = vec!["write".to_owned(), "-format=json".to_owned(), path.to_owned()];
+        args.extend(pairs.iter().map(|(k, v)| format!("{k}={v}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.setup(&args, None)?;
+        if out.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_str(&out).map_err(|source| Error::Json {
+            command: format!("write {path}"),
+            source,
+        })
+    }
+
+    /// `bao read <path>` as JSON (not recorded).
+    pub fn read(&self, path: &str) -> Result<serde_json::Value> {
+        self.bao_json(&["read", path])
+    }
+
+    /// Writes an ACL policy.
+    pub fn policy_write(&self, name: &str, hcl: &str) -> Result<()> {
+        self.setup(&["policy", "write", name, "-"], Some(hcl)).map(drop)
+    }
+
+    /// A policy `name` granting `capabilities` (e.g. `["read", "list"]`) on each path glob.
+    pub fn policy_for(&self, name: &str, paths: &[&str], capabilities: &[&str]) -> Result<()> {
+        let caps = capabilities
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let hcl: String = paths
+            .iter()
+            .map(|p| format!("path \"{p}\" {{ capabilities = [{caps}] }}\n"))
+            .collect();
+        self.policy_write(name, &hcl)
+    }
+
+    /// Enables the auth method `kind` at `path` (e.g. `approle` at `approle`).
+    pub fn enable_auth(&self, kind: &str, path: &str) -> Result<()> {
+        let path = format!("-path={}", path.trim_matches('/'));
+        self.setup(&["auth", "enable", &path, kind], None).map(drop)
+    }
+
+    /// Enables AppRole at `auth/approle` (once) and creates `role` with `policies` and extra role
+    /// settings (e.g. `("token_ttl", "3s")`), with fixed random credentials that survive a restart.
+    pub fn enable_approle(
+        &self,
+        role: &str,
+        policies: &[&str],
+        settings: &[(&str, &str)],
+    ) -> Result<AppRoleCreds> {
+        let enabled = self.bao(&["auth", "list"])?;
+        if !enabled.lines().any(|l| l.starts_with("approle/")) {
+            self.enable_auth("approle", "approle")?;
+        }
+        let policies = policies.join(",");
+        let mut role_settings = vec![("token_policies", policies.as_str())];
+        role_settings.extend_from_slice(settings);
+        self.write(&format!("auth/approle/role/{role}"), &role_settings)?;
+        let creds = AppRoleCreds {
+            role_id: format!("role-{}", random_hex(20)),
+            secret_id: format!("sid-{}", random_hex(32)),
+        };
+        self.write(
+            &format!("auth/approle/role/{role}/role-id"),
+            &[("role_id", &creds.role_id)],
+        )?;
+        self.write(
+            &format!("auth/approle/role/{role}/custom-secret-id"),
+            &[("secret_id", &creds.secret_id)],
+        )?;
+        Ok(creds)
+    }
+
+    /// Mounts PKI at `path` with a self-signed root and a role `role` allowing any name.
+    pub fn enable_pki(&self, path: &str, role: &str) -> Result<()> {
+        let mount = path.trim_matches('/');
+        self.setup(&["secrets", "enable", &format!("-path={mount}"), "pki"], None)?;
+        self.setup(&["secrets", "tune", "-max-lease-ttl=87600h", mount], None)?;
+        self.write(
+            &format!("{mount}/root/generate/internal"),
+            &[("common_name", "ferrovault test root"), ("ttl", "87600h")],
+        )?;
+        self.write(
+            &format!("{mount}/roles/{role}"),
+            &[
+                ("allow_any_name", "true"),
+                ("max_ttl", "72h"),
+                ("generate_lease", "false"),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn log_path(&self, generation: u32) -> PathBuf {
+        self.dir.path().join(format!("bao-server-{generation}.log"))
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        if self.child.is_some() || self.log_path(self.generation).exists() {
+            self.generation += 1;
+        }
+        let log_path = self.log_path(self.generation);
+        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
+            what: format!("create {}", log_path.display()),
+            source,
+        })?;
+        let log2 = log.try_clone().map_err(|source| Error::Io {
+            what: "clone log handle".into(),
+            source,
+        })?;
+        let child = Command::new(bao_bin())
+            .args([
+                "server",
+                "-dev",
+                "-dev-no-store-token",
+                &format!("-dev-root-token-id={}", self.root_token),
+                &format!("-dev-listen-address=127.0.0.1:{}", self.port),
+            ])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: format!("start {} server -dev", bao_bin().display()),
+                source,
+            })?;
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            if !self.is_running() {
+                break;
+            }
+            if health_ok(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let waited = started.elapsed();
+        self.stop();
+        Err(Error::NotReady {
+            addr: self.addr(),
+            waited,
+            log: self.log(),
+        })
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let mut child = Command::new(bao_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("BAO_ADDR", self.addr())
+            .env("BAO_TOKEN", &self.root_token)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: format!("run bao {}", command_words(args)),
+                source,
+            })?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes()).map_err(|source| Error::Io {
+                what: "write bao stdin".into(),
+                source,
+            })?;
+        }
+        let out = child.wait_with_output().map_err(|source| Error::Io {
+            what: format!("wait for bao {}", command_words(args)),
+            source,
+        })?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                command: command_words(args),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The words of a command up to the first `k=v` argument (values may be secrets).
+fn command_words(args: &[&str]) -> String {
+    args.iter()
+        .take_while(|a| !a.contains('=') || a.starts_with('-'))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `GET /v1/sys/health` answered 200 (initialised, unsealed, active).
+fn health_ok(port: u16) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.ends_with(b"200")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_server_starts_serves_and_restarts_with_its_configuration() {
+        let mut bao = DevServer::start().unwrap();
+        bao.kv1_at_secret().unwrap();
+        bao.kv_put("secret/my-secret", &[("username", "alice")]).unwrap();
+        let creds = bao
+            .enable_approle("app", &["default"], &[("token_ttl", "3s")])
+            .unwrap();
+        let read = bao.read("secret/my-secret").unwrap();
+        assert_eq!(read["data"]["username"], "alice");
+
+        bao.restart().unwrap();
+        let read = bao.read("secret/my-secret").unwrap();
+        assert_eq!(read["data"]["username"], "alice");
+        let login = bao
+            .write(
+                "auth/approle/login",
+                &[("role_id", &creds.role_id), ("secret_id", &creds.secret_id)],
+            )
+            .unwrap();
+        assert_eq!(login["auth"]["lease_duration"], 3);
+        let port = bao.port();
+        bao.stop();
+        assert!(!health_ok(port));
+    }
+
+    #[test]
+    fn failed_commands_do_not_echo_values() {
+        let bao = DevServer::start().unwrap();
+        let err = bao
+            .bao(&["write", "nope/x", "password=hunter2"])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("bao write nope/x"), "{err}");
+    }
+}
