@@ -1,0 +1,53 @@
+//! [`InjectionSpec`] → the agent's [`AgentConfig`] (vault-k8s §2.5). One config serves every agent
+//! container of the pod; the container's argument (`init`, `sidecar`, `native`) picks the mode.
+
+use ferrovault_contract::{AgentConfig, AutoAuth, CONFIG_VERSION, HOME_TOKEN_SINK, Sink, Template};
+
+use super::spec::InjectionSpec;
+
+/// Builds the agent config.
+pub fn build(spec: &InjectionSpec) -> AgentConfig {
+    let mut sinks = vec![Sink {
+        path: HOME_TOKEN_SINK.to_owned(),
+        mode: None,
+    }];
+    if spec.inject_token {
+        sinks.push(Sink {
+            path: format!("{}/token", spec.secret_volume_path.trim_end_matches('/')),
+            mode: None,
+        });
+    }
+    let templates = spec
+        .secrets
+        .iter()
+        .map(|s| Template {
+            name: s.name.clone(),
+            destination: s.destination.clone(),
+            contents: s.contents(),
+            source: match &s.body {
+                super::secrets::TemplateBody::File(path) => Some(path.clone()),
+                _ => None,
+            },
+            left_delimiter: s.left_delimiter.clone(),
+            right_delimiter: s.right_delimiter.clone(),
+            perms: s.perms.clone(),
+            command: s.command.clone(),
+            error_on_missing_key: s.error_on_missing_key,
+        })
+        .collect();
+    let mut secrets_dirs = vec![spec.secret_volume_path.clone()];
+    secrets_dirs.extend(spec.custom_volume_paths.iter().cloned());
+    AgentConfig {
+        version: CONFIG_VERSION,
+        vault: spec.vault.clone(),
+        auto_auth: AutoAuth {
+            method: spec.auth_method.clone(),
+            sinks,
+        },
+        templates,
+        template_config: spec.template_config.clone(),
+        secrets_dirs,
+        log: spec.log.clone(),
+        revoke_on_shutdown: spec.revoke_on_shutdown,
+    }
+}

@@ -1,0 +1,220 @@
+//! Secret discovery (vault-k8s §1.2): which files the agent renders, from what, to where.
+
+use std::collections::BTreeMap;
+
+use ferrovault_contract::DefaultTemplate;
+
+use super::InjectError;
+use super::annotations::{Annotations, parse_bool};
+
+const SECRET_PREFIX: &str = "agent-inject-secret-";
+const TEMPLATE_FILE_PREFIX: &str = "agent-inject-template-file-";
+const TEMPLATE_PREFIX: &str = "agent-inject-template-";
+
+/// Where a secret's template text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateBody {
+    /// `agent-inject-template-<name>`.
+    Inline(String),
+    /// `agent-inject-template-file-<name>`: a path inside the agent container.
+    File(String),
+    /// The default template reading the secret's path.
+    Default(DefaultTemplate),
+}
+
+/// One file the agent renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    /// The name as written in the annotation key (per-secret annotations use it).
+    pub raw_name: String,
+    /// The name used for the file (lower-cased unless preserve-case).
+    pub name: String,
+    /// `agent-inject-secret-<name>` (trimmed), if set.
+    pub vault_path: Option<String>,
+    /// The template.
+    pub body: TemplateBody,
+    /// Mount path of the secrets volume the file lands in.
+    pub mount_path: String,
+    /// Absolute, normalised destination inside `mount_path`.
+    pub destination: String,
+    /// `agent-inject-perms-<name>`.
+    pub perms: Option<String>,
+    /// `agent-inject-command-<name>`.
+    pub command: Option<String>,
+    /// `error-on-missing-key-<name>`.
+    pub error_on_missing_key: bool,
+    /// `agent-template-left-delim-<name>` (default `{{`).
+    pub left_delimiter: String,
+    /// `agent-template-right-delim-<name>` (default `}}`).
+    pub right_delimiter: String,
+}
+
+impl SecretSpec {
+    /// The text of the template, if inline or default (a file template has none here).
+    pub fn contents(&self) -> Option<String> {
+        match &self.body {
+            TemplateBody::Inline(text) => Some(text.clone()),
+            TemplateBody::File(_) => None,
+            TemplateBody::Default(kind) => Some(kind.contents(self.vault_path.as_deref().unwrap_or(""))),
+        }
+    }
+
+    /// The annotation key holding the inline template.
+    pub fn template_key(&self, annotations: &Annotations<'_>) -> String {
+        annotations.key(&format!("{TEMPLATE_PREFIX}{}", self.raw_name))
+    }
+}
+
+/// Raw secret names defined by the annotations, in order of first appearance by key, deduplicated.
+///
+/// A key defines a secret when its value is non-blank and it starts with `agent-inject-secret-`,
+/// `agent-inject-template-file-` or `agent-inject-template-` (first matching prefix wins) followed by a
+/// non-empty name.
+pub fn discover_names(annotations: &Annotations<'_>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (suffix, entry) in annotations.iter() {
+        if entry.value.trim().is_empty() {
+            continue;
+        }
+        let raw = [SECRET_PREFIX, TEMPLATE_FILE_PREFIX, TEMPLATE_PREFIX]
+            .iter()
+            .find_map(|p| suffix.strip_prefix(p));
+        if let Some(raw) = raw.filter(|r| !r.is_empty())
+            && !names.iter().any(|n| n == raw)
+        {
+            names.push(raw.to_owned());
+        }
+    }
+    names
+}
+
+/// Builds every secret, sorted by file name. `global_mount` is `secret-volume-path` (normalised).
+pub fn parse(
+    annotations: &Annotations<'_>,
+    global_mount: &str,
+    default_template: DefaultTemplate,
+    global_preserve_case: bool,
+) -> Result<Vec<SecretSpec>, InjectError> {
+    let mut secrets = Vec::new();
+    for raw in discover_names(annotations) {
+        let per = |prefix: &str| format!("{prefix}{raw}");
+        let preserve = match annotations.get(&per("preserve-secret-case-")) {
+            Some(e) => parse_bool(e)?,
+            None => global_preserve_case,
+        };
+        let name = if preserve { raw.clone() } else { raw.to_lowercase() };
+        let vault_path = annotations
+            .value(&per(SECRET_PREFIX))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        let body = match (
+            annotations.non_empty(&per(TEMPLATE_PREFIX)),
+            annotations.non_empty(&per(TEMPLATE_FILE_PREFIX)),
+        ) {
+            (Some(text), _) => TemplateBody::Inline(text.to_owned()),
+            (None, Some(file)) => TemplateBody::File(file.trim().to_owned()),
+            (None, None) => TemplateBody::Default(default_template),
+        };
+        let mount_key = per("secret-volume-path-");
+        let mount_path = match annotations.non_empty(&mount_key) {
+            Some(p) => mount_path(&annotations.key(&mount_key), p)?,
+            None => global_mount.to_owned(),
+        };
+        let file_key = per("agent-inject-file-");
+        let (file, key) = match annotations.non_empty(&file_key) {
+            Some(file) => (file, annotations.key(&file_key)),
+            None => (name.as_str(), annotations.key(&per(SECRET_PREFIX))),
+        };
+        let destination = destination(&mount_path, file).map_err(|reason| InjectError::Destination {
+            name: name.clone(),
+            key,
+            mount_path: mount_path.clone(),
+            reason,
+        })?;
+        let perms = match annotations.get(&per("agent-inject-perms-")) {
+            Some(e) if !e.value.is_empty() => {
+                if !is_octal_mode(e.value) {
+                    return Err(InjectError::invalid(
+                        e.key,
+                        e.value,
+                        "an octal file mode such as 0600 or 0440",
+                    ));
+                }
+                Some(e.value.to_owned())
+            }
+            _ => None,
+        };
+        let error_on_missing_key = annotations.bool_or(&per("error-on-missing-key-"), false)?;
+        let delim =
+            |prefix: &str, default: &str| annotations.non_empty(&per(prefix)).unwrap_or(default).to_owned();
+        secrets.push(SecretSpec {
+            command: annotations
+                .non_empty(&per("agent-inject-command-"))
+                .map(str::to_owned),
+            left_delimiter: delim("agent-template-left-delim-", "{{"),
+            right_delimiter: delim("agent-template-right-delim-", "}}"),
+            raw_name: raw,
+            name,
+            vault_path,
+            body,
+            mount_path,
+            destination,
+            perms,
+            error_on_missing_key,
+        });
+    }
+    secrets.sort_by(|a, b| a.name.cmp(&b.name).then(a.raw_name.cmp(&b.raw_name)));
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for s in &secrets {
+        if let Some(first) = seen.insert(&s.destination, &s.name) {
+            return Err(InjectError::DuplicateDestination {
+                first: first.to_owned(),
+                second: s.name.clone(),
+                destination: s.destination.clone(),
+            });
+        }
+    }
+    Ok(secrets)
+}
+
+/// Validates and normalises a mount path (`secret-volume-path[-<name>]`): absolute, no `..`.
+pub fn mount_path(key: &str, value: &str) -> Result<String, InjectError> {
+    let expected = "an absolute directory path without \"..\" such as /vault/secrets";
+    if !value.starts_with('/') {
+        return Err(InjectError::invalid(key, value, expected));
+    }
+    let parts = normalise(value).ok_or_else(|| InjectError::invalid(key, value, expected))?;
+    if parts.is_empty() {
+        return Err(InjectError::invalid(key, value, expected));
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// `path.Join(mount, file)` with `file` re-rooted under `mount`; refuses `..` and an empty file name.
+pub fn destination(mount: &str, file: &str) -> Result<String, &'static str> {
+    let parts = normalise(file).ok_or("\"..\" is not allowed in a file name")?;
+    if parts.is_empty() {
+        return Err("the file name is empty");
+    }
+    Ok(format!("{}/{}", mount.trim_end_matches('/'), parts.join("/")))
+}
+
+/// Splits a path into its components, dropping empty and `.` ones; `None` if any is `..`.
+fn normalise(path: &str) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            p => parts.push(p),
+        }
+    }
+    Some(parts)
+}
+
+fn is_octal_mode(value: &str) -> bool {
+    (3..=5).contains(&value.len())
+        && value.bytes().all(|b| (b'0'..=b'7').contains(&b))
+        && u32::from_str_radix(value, 8).is_ok_and(|m| m <= 0o7777)
+}
