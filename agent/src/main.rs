@@ -1,1 +1,47 @@
-fn main() {}
+//! `ferrovault-agent`: parse arguments, load the config, set up logging, run.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use ferrovault_agent::cli::{Args, Command};
+use ferrovault_agent::{Mode, Settings};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mode = match args.command {
+        Command::Ready => return ExitCode::from(u8::from(!args.ready_path().exists())),
+        Command::Init => Mode::Init,
+        Command::Sidecar => Mode::Sidecar,
+        Command::Native => Mode::Native,
+    };
+    let env_config = std::env::var(ferrovault_contract::AGENT_CONFIG_ENV).ok();
+    let settings = ferrovault_agent::load_config(args.config.as_deref(), env_config.as_deref())
+        .and_then(|cfg| Ok((Settings::new(&cfg, &args.overrides())?, cfg.log)));
+    let (settings, log) = match settings {
+        Ok(ok) => ok,
+        Err(err) => {
+            eprintln!("ferrovault-agent: error: {err}");
+            return ExitCode::from(err.exit_code() as u8);
+        }
+    };
+    ferrovault_agent::init_logging(&log);
+    ferrovault_agent::vault::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("ferrovault-agent: error: starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = ferrovault_agent::shutdown_signal();
+        ferrovault_agent::run(settings, mode, args.init_timeout, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The render loop: log in, fetch what the templates need (concurrently, bounded, shared cache),
+//! render, write changed files, then — outside init mode — keep every secret fresh and log in again
+//! when the token must be replaced.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrovault_template::{Compiled, DataSource, Dependency, Rendered, TemplateSource};
+use serde_json::Value;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use crate::auth::{self, Session};
+use crate::fetch::{Fetched, Fetcher, Lifetime, describe};
+use crate::files::{self, DEFAULT_MODE};
+use crate::settings::{Settings, TemplateSettings};
+use crate::vault::Vault;
+use crate::{Error, Result};
+
+/// Render passes per template before giving up (each pass fetches what the last one found missing).
+const MAX_PASSES: usize = 10;
+/// Timeout of a template's `command`.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Render everything once, then exit.
+    Init,
+    /// Keep rendering until stopped.
+    Sidecar,
+    /// Like sidecar, and create the ready marker after the first complete render.
+    Native,
+}
+
+/// The most recent failure, shared so that a timeout can say what went wrong.
+#[derive(Debug, Clone, Default)]
+pub struct LastError(Arc<Mutex<Option<String>>>);
+
+impl LastError {
+    /// Records `err`.
+    pub fn set(&self, err: &Error) {
+        *self.0.lock().expect("last error") = Some(err.to_string());
+    }
+
+    /// The recorded failure, or a placeholder.
+    pub fn get(&self) -> String {
+        self.0
+            .lock()
+            .expect("last error")
+            .clone()
+            .unwrap_or_else(|| "none recorded".into())
+    }
+}
+
+struct Slot {
+    settings: TemplateSettings,
+    destination: PathBuf,
+    compiled: Compiled,
+    deps: BTreeSet<Dependency>,
+}
+
+struct Entry {
+    fetched: Fetched,
+    due: Instant,
+    renew: bool,
+}
+
+/// A template's data source over the cache, remembering what the template asked for.
+struct Recorder<'a> {
+    cache: &'a HashMap<Dependency, Entry>,
+    seen: RefCell<BTreeSet<Dependency>>,
+}
+
+impl DataSource for Recorder<'_> {
+    fn get(&self, dep: &Dependency) -> Option<Value> {
+        self.seen.borrow_mut().insert(dep.clone());
+        self.cache.get(dep).map(|e| e.fetched.value.clone())
+    }
+}
+
+/// The agent: settings, compiled templates, Vault connection.
+pub struct Agent {
+    settings: Arc<Settings>,
+    vault: Vault,
+    slots: Vec<Slot>,
+    sinks: Vec<(PathBuf, u32)>,
+    last_error: LastError,
+}
+
+impl Agent {
+    /// Compiles every template and checks every output path before touching Vault.
+    pub fn new(settings: Settings, last_error: LastError) -> Result<Self> {
+        let vault = Vault::new(&settings.vault)?;
+        let mut slots = Vec::with_capacity(settings.templates.len());
+        for t in &settings.templates {
+            let text = match (&t.contents, &t.source) {
+                (Some(text), _) => text.clone(),
+                (None, Some(source)) => {
+                    std::fs::read_to_string(source).map_err(Error::io("reading template", source))?
+                }
+                (None, None) => String::new(),
+            };
+            let compiled = Compiled::compile(&TemplateSource {
+                text: &text,
+                left_delim: &t.left_delimiter,
+                right_delim: &t.right_delimiter,
+                error_on_missing_key: t.error_on_missing_key,
+            })
+            .map_err(|source| Error::Template {
+                name: t.name.clone(),
+                source,
+            })?;
+            let destination = files::confine(
+                &format!("template {:?} destination", t.name),
+                &t.destination,
+                &settings.secrets_dirs,
+            )?;
+            slots.push(Slot {
+                settings: t.clone(),
+                destination,
+                compiled,
+                deps: BTreeSet::new(),
+            });
+        }
+        let mut sink_dirs = settings.secrets_dirs.clone();
+        sink_dirs.push(settings.home.clone());
+        let sinks = settings
+            .sinks
+            .iter()
+            .map(|s| Ok((files::confine("token sink", &s.path, &sink_dirs)?, s.mode)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            vault,
+            slots,
+            sinks,
+            last_error,
+        })
+    }
+
+    /// Runs until done (init), until `shutdown` turns true, or until a fatal error.
+    pub async fn run(mut self, mode: Mode, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let mut ready = false;
+        let mut failures = 0u32;
+        'session: loop {
+            let last_error = self.last_error.clone();
+            let login = auth::login_with_retry(&self.vault, &self.settings.auth, |e| last_error.set(e));
+            let session = tokio::select! {
+                session = login => session?,
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            };
+            tracing::info!(method = self.settings.auth.method.kind(), "authenticated");
+            self.write_sinks(&session)?;
+            let fetcher = Arc::new(Fetcher::new(
+                self.vault.clone(),
+                session.token.clone(),
+                self.settings.fetch_backoff,
+                self.settings.max_retries,
+            ));
+            let mut cache = HashMap::new();
+            let all: Vec<usize> = (0..self.slots.len()).collect();
+            let first = tokio::select! {
+                r = self.render(&fetcher, &mut cache, all) => r,
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            };
+            if let Err(err) = first {
+                self.last_error.set(&err);
+                if mode == Mode::Init || self.settings.exit_on_retry_failure {
+                    return Err(err);
+                }
+                let delay = self.settings.auth.backoff.delay(failures);
+                failures = failures.saturating_add(1);
+                tracing::error!(error = %err, retry_in = ?delay, "render failed");
+                tokio::time::sleep(delay).await;
+                continue 'session;
+            }
+            failures = 0;
+            tracing::info!(templates = self.slots.len(), "all templates rendered");
+            if mode == Mode::Init {
+                return Ok(());
+            }
+            if mode == Mode::Native && !ready {
+                let marker = &self.settings.ready_file;
+                if let Some(dir) = marker.parent() {
+                    std::fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
+                }
+                files::write_atomic(marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
+                ready = true;
+            }
+            let vault = self.vault.clone();
+            let keep_alive = auth::keep_alive(&vault, &session);
+            tokio::pin!(keep_alive);
+            loop {
+                let next = cache.values().map(|e: &Entry| e.due).min();
+                let sleep = tokio::time::sleep_until(
+                    next.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400)),
+                );
+                tokio::select! {
+                    _ = shutdown.wait_for(|stop| *stop) => {
+                        if self.settings.revoke_on_shutdown {
+                            match self.vault.revoke_self(&session.token).await {
+                                Ok(()) => tracing::info!("token revoked"),
+                                Err(err) => tracing::warn!(error = %err, "token revocation failed"),
+                            }
+                        }
+                        return Ok(());
+                    }
+                    _ = &mut keep_alive => {
+                        tracing::info!("token must be replaced; logging in again");
+                        continue 'session;
+                    }
+                    _ = sleep => {
+                        match self.refresh(&fetcher, &mut cache).await {
+                            Ok(()) => {}
+                            Err(err) => {
+                                self.last_error.set(&err);
+                                if self.settings.exit_on_retry_failure {
+                                    return Err(err);
+                                }
+                                let forbidden = err.to_string().contains("HTTP 403");
+                                tracing::error!(error = %err, "refresh failed; keeping the last rendered files");
+                                if forbidden {
+                                    continue 'session;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_sinks(&self, session: &Session) -> Result<()> {
+        for (path, mode) in &self.sinks {
+            if files::write_atomic(path, session.token.expose().as_bytes(), Some(*mode), *mode)? {
+                tracing::info!(sink = %path.display(), "token written");
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the templates `pending` until complete, fetching what they miss.
+    async fn render(
+        &mut self,
+        fetcher: &Arc<Fetcher>,
+        cache: &mut HashMap<Dependency, Entry>,
+        mut pending: Vec<usize>,
+    ) -> Result<()> {
+        let mut wanted: BTreeMap<Dependency, usize> = BTreeMap::new();
+        for &i in &pending {
+            for dep in self.slots[i].compiled.static_dependencies() {
+                if !cache.contains_key(&dep) {
+                    wanted.entry(dep).or_insert(i);
+                }
+            }
+        }
+        for _ in 0..MAX_PASSES {
+            if !wanted.is_empty() {
+                let fetched = self.fetch_all(fetcher, std::mem::take(&mut wanted)).await?;
+                for (dep, fetched) in fetched {
+                    cache.insert(dep, self.entry(fetched));
+                }
+            }
+            let mut still = Vec::new();
+            for i in pending {
+                let recorder = Recorder {
+                    cache: &*cache,
+                    seen: RefCell::new(BTreeSet::new()),
+                };
+                let slot = &self.slots[i];
+                let rendered = slot
+                    .compiled
+                    .render(&recorder)
+                    .map_err(|source| Error::Template {
+                        name: slot.settings.name.clone(),
+                        source,
+                    })?;
+                match rendered {
+                    Rendered::Complete(bytes) => {
+                        let seen = recorder.seen.into_inner();
+                        self.slots[i].deps = seen;
+                        self.write(i, &bytes).await?;
+                    }
+                    Rendered::Incomplete { missing } => {
+                        for dep in missing {
+                            if !cache.contains_key(&dep) {
+                                wanted.entry(dep).or_insert(i);
+                            }
+                        }
+                        still.push(i);
+                    }
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if wanted.is_empty() {
+                break;
+            }
+        }
+        Err(Error::TooManyPasses {
+            name: self.slots[pending[0]].settings.name.clone(),
+            passes: MAX_PASSES,
+        })
+    }
+
+    async fn write(&self, i: usize, bytes: &[u8]) -> Result<()> {
+        let slot = &self.slots[i];
+        let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
+        if changed {
+            tracing::info!(template = %slot.settings.name, destination = %slot.destination.display(), "rendered");
+            if let Some(argv) = &slot.settings.command {
+                files::run_command(&slot.settings.name, argv, COMMAND_TIMEOUT).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches `wanted` concurrently, at most `max_connections` at a time. The first failure names
+    /// the template that needed the dependency.
+    async fn fetch_all(
+        &self,
+        fetcher: &Arc<Fetcher>,
+        wanted: BTreeMap<Dependency, usize>,
+    ) -> Result<Vec<(Dependency, Fetched)>> {
+        let limit = Arc::new(Semaphore::new(self.settings.vault.max_connections.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (dep, i) in wanted {
+            let fetcher = fetcher.clone();
+            let limit = limit.clone();
+            let destination = self.slots[i].destination.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let result = fetcher.fetch(&dep, &destination).await;
+                (dep, i, result)
+            });
+        }
+        let mut out = Vec::new();
+        let mut first_err = None;
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((dep, i, result)) = joined else { continue };
+            match result {
+                Ok(fetched) => out.push((dep, fetched)),
+                Err(err) if first_err.is_none() => {
+                    first_err = Some(Error::Fetch {
+                        name: self.slots[i].settings.name.clone(),
+                        source: Box::new(err),
+                    });
+                    tasks.abort_all();
+                }
+                Err(_) => {}
+            }
+        }
+        match first_err {
+            Some(err) => Err(err),
+            None => Ok(out),
+        }
+    }
+
+    /// Renews or re-fetches what is due, and re-renders the templates whose data changed.
+    async fn refresh(
+        &mut self,
+        fetcher: &Arc<Fetcher>,
+        cache: &mut HashMap<Dependency, Entry>,
+    ) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<Dependency> = cache
+            .iter()
+            .filter(|(_, e)| e.due <= now)
+            .map(|(d, _)| d.clone())
+            .collect();
+        let mut refetch = BTreeMap::new();
+        for dep in due {
+            let entry = cache.get_mut(&dep).expect("due entry");
+            if let (true, Lifetime::Renewable { lease_id, duration }) = (entry.renew, &entry.fetched.lifetime)
+            {
+                match fetcher.renew_lease(lease_id).await {
+                    Ok(new) if new * 2 >= *duration => {
+                        entry.due = Instant::now() + crate::jitter::scale(new, 0.6, 0.7);
+                        tracing::debug!(dependency = %describe(&dep), "lease renewed");
+                        continue;
+                    }
+                    Ok(new) => {
+                        // Near the lease's max TTL: fetch anew before it runs out.
+                        entry.renew = false;
+                        entry.due = Instant::now() + new.mul_f64(self.settings.lease_renewal_threshold);
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(dependency = %describe(&dep), error = %err, "lease renewal failed; fetching anew")
+                    }
+                }
+            }
+            let owner = self.slots.iter().position(|s| s.deps.contains(&dep)).unwrap_or(0);
+            refetch.insert(dep, owner);
+        }
+        if refetch.is_empty() {
+            return Ok(());
+        }
+        let result = self.fetch_all(fetcher, refetch.clone()).await;
+        let fetched = match result {
+            Ok(fetched) => fetched,
+            Err(err) => {
+                // Keep the old data; try again after the longest fetch backoff.
+                let retry = Instant::now() + self.settings.fetch_backoff.cap;
+                for dep in refetch.keys() {
+                    if let Some(entry) = cache.get_mut(dep) {
+                        entry.due = retry;
+                    }
+                }
+                return Err(err);
+            }
+        };
+        let mut changed = BTreeSet::new();
+        for (dep, fetched) in fetched {
+            let differs = cache
+                .get(&dep)
+                .is_none_or(|old| old.fetched.value != fetched.value);
+            if differs {
+                changed.insert(dep.clone());
+            }
+            cache.insert(dep, self.entry(fetched));
+        }
+        let affected: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].deps.iter().any(|d| changed.contains(d)))
+            .collect();
+        if !affected.is_empty() {
+            self.render(fetcher, cache, affected).await?;
+            let used: BTreeSet<&Dependency> = self.slots.iter().flat_map(|s| s.deps.iter()).collect();
+            let unused: Vec<Dependency> = cache.keys().filter(|d| !used.contains(d)).cloned().collect();
+            for dep in unused {
+                cache.remove(&dep);
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&self, fetched: Fetched) -> Entry {
+        let s = &self.settings;
+        let t = s.lease_renewal_threshold;
+        let (wait, renew) = match &fetched.lifetime {
+            Lifetime::Static { exact: true } => (s.static_secret_render_interval, false),
+            Lifetime::Static { exact: false } => (
+                crate::jitter::scale(s.static_secret_render_interval, 0.85, 0.95),
+                false,
+            ),
+            Lifetime::Renewable { duration, .. } => (crate::jitter::scale(*duration, 0.6, 0.7), true),
+            Lifetime::Lease(d) => (
+                crate::jitter::scale(*d, (t - 0.05).max(0.01), (t + 0.05).min(1.0)),
+                false,
+            ),
+            Lifetime::Expires(d) => (crate::jitter::scale(*d, 0.85, 0.95), false),
+            Lifetime::After(d) => (*d, false),
+        };
+        Entry {
+            fetched,
+            due: Instant::now() + wait.max(Duration::from_millis(100)),
+            renew,
+        }
+    }
+}

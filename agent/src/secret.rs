@@ -1,0 +1,51 @@
+//! A newtype that keeps tokens and other credentials out of logs and error messages.
+
+use std::fmt;
+
+/// A credential. `Debug` and `Display` print `[redacted]`; use [`Secret::expose`] to send it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The credential itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the credential is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Secret;
+
+    #[test]
+    fn never_prints_the_value() {
+        let token = Secret::new("hvs.very-secret");
+        assert_eq!(
+            format!("{token:?} {token} {:?}", Some(&token)),
+            "[redacted] [redacted] Some([redacted])"
+        );
+        assert_eq!(token.expose(), "hvs.very-secret");
+    }
+}

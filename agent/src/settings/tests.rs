@@ -1,0 +1,139 @@
+use std::collections::BTreeMap;
+
+use ferrovault_contract::{AgentConfig, AuthMethod, AutoAuth, Sink, Template, VaultConnection};
+
+use super::*;
+
+fn config() -> AgentConfig {
+    AgentConfig {
+        version: 1,
+        vault: VaultConnection {
+            address: "http://127.0.0.1:8200/".into(),
+            ..Default::default()
+        },
+        auto_auth: AutoAuth {
+            method: AuthMethod {
+                kind: "kubernetes".into(),
+                mount_path: "auth/kubernetes".into(),
+                config: BTreeMap::from([("role".into(), "internal-app".into())]),
+                ..Default::default()
+            },
+            sinks: vec![Sink {
+                path: "/home/vault/.vault-token".into(),
+                mode: None,
+            }],
+        },
+        templates: vec![Template {
+            name: "db".into(),
+            destination: "/vault/secrets/db".into(),
+            contents: Some("x".into()),
+            left_delimiter: "{{".into(),
+            right_delimiter: "}}".into(),
+            perms: Some("0600".into()),
+            command: Some("  /bin/kill  -HUP 1 ".into()),
+            ..Default::default()
+        }],
+        template_config: Default::default(),
+        secrets_dirs: vec!["/vault/secrets".into()],
+        log: Default::default(),
+        revoke_on_shutdown: false,
+    }
+}
+
+#[test]
+fn defaults_follow_vault_agent() {
+    let s = Settings::new(&config(), &Overrides::default()).unwrap();
+    assert_eq!(s.vault.address, "http://127.0.0.1:8200");
+    assert_eq!(s.auth.mount, "kubernetes");
+    assert_eq!(
+        s.auth.method,
+        Method::Kubernetes {
+            role: "internal-app".into(),
+            token_path: DEFAULT_K8S_TOKEN.into()
+        }
+    );
+    assert_eq!(
+        s.auth.backoff,
+        Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(300)
+        }
+    );
+    assert_eq!(s.sinks[0].mode, 0o640);
+    assert_eq!(s.templates[0].perms, Some(0o600));
+    assert_eq!(
+        s.templates[0].command.as_deref(),
+        Some(&["/bin/kill".to_owned(), "-HUP".into(), "1".into()][..])
+    );
+    assert_eq!(s.max_retries, 12);
+    assert_eq!(s.static_secret_render_interval, Duration::from_secs(300));
+    assert_eq!(s.vault.max_connections, 10);
+    assert!(s.exit_on_retry_failure);
+}
+
+#[test]
+fn local_runs_remap_outputs() {
+    let overrides = Overrides {
+        secrets_root: Some("/tmp/root".into()),
+        home: Some("/tmp/home".into()),
+        ..Default::default()
+    };
+    let s = Settings::new(&config(), &overrides).unwrap();
+    assert_eq!(
+        s.templates[0].destination,
+        PathBuf::from("/tmp/root/vault/secrets/db")
+    );
+    assert_eq!(s.secrets_dirs, vec![PathBuf::from("/tmp/root/vault/secrets")]);
+    assert_eq!(s.sinks[0].path, PathBuf::from("/tmp/home/.vault-token"));
+    assert_eq!(s.ready_file, PathBuf::from("/tmp/home/.ferrovault-ready"));
+}
+
+#[test]
+fn bad_values_name_the_field_and_what_is_accepted() {
+    let mut cfg = config();
+    cfg.templates[0].perms = Some("rw-r--r--".into());
+    let err = Settings::new(&cfg, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("templates[0] (\"db\").perms") && err.contains("octal"),
+        "{err}"
+    );
+
+    let mut cfg = config();
+    cfg.auto_auth.method.min_backoff = Some("5 seconds".into());
+    let err = Settings::new(&cfg, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("auto_auth.method.min_backoff") && err.contains("Go duration"),
+        "{err}"
+    );
+
+    let mut cfg = config();
+    cfg.auto_auth.method.kind = "gcp".into();
+    let err = Settings::new(&cfg, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"gcp\" is not supported"), "{err}");
+
+    let mut cfg = config();
+    cfg.auto_auth.method.config.clear();
+    let err = Settings::new(&cfg, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("auto_auth.method.config.role: is required"), "{err}");
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    let b = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+    };
+    for attempt in 0..30 {
+        let d = b.delay(attempt);
+        let ceiling = Duration::from_millis(100 * (1u64 << attempt.min(10))).min(Duration::from_secs(1));
+        assert!(d <= ceiling && d >= ceiling / 2, "{attempt}: {d:?}");
+    }
+}
