@@ -362,36 +362,98 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     };
     let secrets_read_only = a.ferrovault_bool("secrets-read-only")?.unwrap_or(false);
 
-    Ok(Parsed {
-        spec: InjectionSpec {
-            namespace: namespace.to_owned(),
-            injection,
-            init_first,
-            image,
-            app_containers,
-            copied_mounts,
-            service_account,
-            json_patch: json_patch_annotation(&a, "agent-json-patch")?,
-            init_json_patch: json_patch_annotation(&a, "agent-init-json-patch")?,
-            share_process_namespace,
-            secrets,
-            secret_volume_path,
-            custom_volume_paths,
-            secrets_read_only,
-            extra_secret: opt("agent-extra-secret"),
-            tls_secret: opt("tls-secret"),
-            resources,
-            run_as,
-            go_max_procs,
-            vault,
-            auth_method,
-            inject_token,
-            template_config,
-            log,
-            revoke_on_shutdown,
-        },
-        warnings,
-    })
+    let spec = InjectionSpec {
+        namespace: namespace.to_owned(),
+        injection,
+        init_first,
+        image,
+        app_containers,
+        copied_mounts,
+        service_account,
+        json_patch: json_patch_annotation(&a, "agent-json-patch")?,
+        init_json_patch: json_patch_annotation(&a, "agent-init-json-patch")?,
+        share_process_namespace,
+        secrets,
+        secret_volume_path,
+        custom_volume_paths,
+        secrets_read_only,
+        extra_secret: opt("agent-extra-secret"),
+        tls_secret: opt("tls-secret"),
+        resources,
+        run_as,
+        go_max_procs,
+        vault,
+        auth_method,
+        inject_token,
+        template_config,
+        log,
+        revoke_on_shutdown,
+    };
+    check_conflicts(pod, &spec)?;
+    Ok(Parsed { spec, warnings })
+}
+
+/// Refuses pods whose own containers, volumes or mounts clash with what the patch adds (the API
+/// server would reject the patched pod with a less helpful message).
+pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectError> {
+    use super::container as c;
+    let Some(pod_spec) = pod.spec.as_ref() else {
+        return Ok(());
+    };
+    let all = || {
+        pod_spec
+            .containers
+            .iter()
+            .chain(pod_spec.init_containers.iter().flatten())
+    };
+    for name in [c::INIT_NAME, c::SIDECAR_NAME] {
+        if all().any(|x| x.name == name) {
+            return Err(InjectError::Pod(format!(
+                "the pod already has a container named {name:?}; remove it: the injector adds its own agent \
+                 containers"
+            )));
+        }
+    }
+    let mut ours = vec![
+        c::HOME_INIT_VOLUME.to_owned(),
+        c::HOME_SIDECAR_VOLUME.to_owned(),
+        c::SECRETS_VOLUME.to_owned(),
+        c::EXTRA_SECRETS_VOLUME.to_owned(),
+        c::TLS_VOLUME.to_owned(),
+    ];
+    ours.extend((0..spec.custom_volume_paths.len()).map(c::custom_volume_name));
+    if let Some(v) = pod_spec.volumes.iter().flatten().find(|v| ours.contains(&v.name)) {
+        return Err(InjectError::Pod(format!(
+            "the pod already has a volume named {:?}, which the injector adds itself; rename or remove it",
+            v.name
+        )));
+    }
+    let mut paths = vec![spec.secret_volume_path.as_str()];
+    paths.extend(spec.custom_volume_paths.iter().map(String::as_str));
+    let targets = pod_spec
+        .containers
+        .iter()
+        .filter(|x| spec.app_containers.contains(&x.name))
+        .chain(
+            pod_spec
+                .init_containers
+                .iter()
+                .flatten()
+                .filter(|_| spec.injection.has_init() || spec.injection == InjectionType::NativeSidecar),
+        );
+    for x in targets {
+        for m in x.volume_mounts.iter().flatten() {
+            if paths.contains(&m.mount_path.trim_end_matches('/')) {
+                return Err(InjectError::Pod(format!(
+                    "container {:?} already mounts volume {:?} at {:?}, where the injector mounts the secrets; \
+                     choose another path with vault.hashicorp.com/secret-volume-path or leave the container out \
+                     with vault.hashicorp.com/agent-inject-containers",
+                    x.name, m.name, m.mount_path
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn warn_unsupported(a: &Annotations<'_>, warnings: &mut Vec<String>) {
