@@ -6,8 +6,59 @@
 //!   are literals (to prefetch); [`Compiled::render`] renders with whatever data a [`DataSource`] has,
 //!   returning [`Rendered::Incomplete`] with the dependencies still missing (the caller fetches them
 //!   and renders again) or [`Rendered::Complete`] with the exact bytes Vault Agent would write.
+//!
+//! # Dialects
+//!
+//! Templates are consul-template's Go `text/template` dialect: the crate lexes and parses them
+//! itself and executes the AST with Go's semantics (printing, missing keys, whitespace), because
+//! translating to handlebars cannot reproduce those bytes exactly (standalone lines, HTML escaping,
+//! operand-returning `and`/`or`, `map[…]` printing, nil-versus-missing errors).
+//!
+//! Native handlebars templates are rendered by the `handlebars` crate with the same functions and
+//! data model (`{{#with (secret "kv/app")}}{{Data.password}}{{/with}}`, `go_print` prints like Go).
+//! A template is native when its first line is exactly [`HANDLEBARS_MARKER`] (the line is dropped),
+//! or when it is not valid Go template syntax but uses handlebars-only syntax (`{{#…}}`, `{{!…}}`,
+//! `{{>…}}`, `{{^…}}`, `{{~…}}`, `{{{…}}}`) with the default delimiters and compiles as handlebars.
+//! Native templates never HTML-escape and iterate maps in sorted key order.
+//!
+//! # Not supported (compile-time error naming the construct)
+//!
+//! `define`, `template`, `block`, `break`, `continue`, variable reassignment (`$x = …`), and every
+//! function not in consul-template's list below, e.g. `call`, `plugin`, `writeToFile`,
+//! `executeTemplate`, `scratch`, `regexMatch`, `regexReplaceAll`, `sockaddr`, `spew_*` and
+//! `sprig_*` other than `sprig_default`.
+//!
+//! Supported functions: `secret`, `secrets`, `pkiCert`, `file`, `env`, `mustEnv`, `envOrDefault`,
+//! `and`, `or`, `not`, `index`, `len`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `print`, `printf`,
+//! `println`, `html`, `urlquery`, `toJSON`, `toJSONPretty`, `toUnescapedJSON`,
+//! `toUnescapedJSONPretty`, `base64Encode`, `base64Decode`, `base64URLEncode`, `base64URLDecode`,
+//! `trimSpace`, `trim`, `trimPrefix`, `trimSuffix`, `toUpper`, `toLower`, `toTitle`, `replaceAll`,
+//! `split`, `join`, `contains`, `in`, `timestamp`, `parseJSON`, `parseBool`, `parseInt`,
+//! `parseUint`, `parseFloat`, `indent`, `sha256Hex`, `add`, `subtract`, `multiply`, `divide`,
+//! `modulo`, `minimum`, `maximum`, `loop`, `sprig_default`.
+//!
+//! # Known differences from Go
+//!
+//! Numbers are JSON numbers, not Go's `json.Number` strings: they compare and compute as numbers
+//! (`eq .Data.n 42` is true where Go reports incompatible types) and a zero is false in `if`.
+//! Errors that happen while a dependency is still missing are not reported: the pass is
+//! [`Rendered::Incomplete`] and the error, if real, surfaces once the data is there.
+
+#![deny(missing_docs)]
+
+mod exec;
+mod funcs;
+mod lex;
+mod native;
+mod parse;
+mod printf;
+mod util;
+mod value;
 
 use std::collections::BTreeSet;
+
+/// First line marking a template as native handlebars (the line itself is not rendered).
+pub const HANDLEBARS_MARKER: &str = "{{!-- handlebars --}}";
 
 /// Where a template's text comes from, with its settings.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +128,41 @@ pub enum Dependency {
 pub trait DataSource {
     /// The data for `dep`, or `None` when it has not been fetched yet.
     fn get(&self, dep: &Dependency) -> Option<serde_json::Value>;
+
+    /// An environment variable for `env`, `mustEnv` and `envOrDefault` (`None` when unset).
+    ///
+    /// The default reads the process environment; like OpenBao, an unset `BAO_…` name falls back to
+    /// the matching `VAULT_…` variable.
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().or_else(|| {
+            name.strip_prefix("BAO_")
+                .and_then(|rest| std::env::var(format!("VAULT_{rest}")).ok())
+        })
+    }
+}
+
+impl<S: DataSource + ?Sized> DataSource for &S {
+    fn get(&self, dep: &Dependency) -> Option<serde_json::Value> {
+        (**self).get(dep)
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        (**self).env(name)
+    }
+}
+
+/// A [`DataSource`] backed by a map (tests, tools, and callers that fetched everything up front).
+impl DataSource for std::collections::BTreeMap<Dependency, serde_json::Value> {
+    fn get(&self, dep: &Dependency) -> Option<serde_json::Value> {
+        std::collections::BTreeMap::get(self, dep).cloned()
+    }
+}
+
+/// A [`DataSource`] backed by a map (tests, tools, and callers that fetched everything up front).
+impl DataSource for std::collections::HashMap<Dependency, serde_json::Value> {
+    fn get(&self, dep: &Dependency) -> Option<serde_json::Value> {
+        std::collections::HashMap::get(self, dep).cloned()
+    }
 }
 
 /// Result of one render pass.
@@ -106,32 +192,110 @@ pub struct TemplateError {
 /// A parsed template, ready to render many times.
 #[derive(Debug)]
 pub struct Compiled {
-    _private: (),
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Go {
+        src: String,
+        nodes: Vec<parse::Node>,
+        error_on_missing_key: bool,
+        static_deps: Vec<Dependency>,
+    },
+    Handlebars(native::Native),
 }
 
 impl Compiled {
     /// Parses and validates `src`.
     pub fn compile(src: &TemplateSource<'_>) -> Result<Self, TemplateError> {
-        let _ = src;
-        Err(TemplateError {
-            line: 1,
-            column: 1,
-            message: "template engine not implemented yet".into(),
+        if let Some(rest) = src.text.strip_prefix(HANDLEBARS_MARKER) {
+            let rest = rest.strip_prefix("\r").unwrap_or(rest);
+            let rest = rest.strip_prefix('\n').unwrap_or(rest);
+            return native::Native::compile(rest)
+                .map(|n| Self {
+                    kind: Kind::Handlebars(n),
+                })
+                .map_err(|e| TemplateError {
+                    // Report lines of the text as written, marker line included.
+                    line: e.line + 1,
+                    ..e
+                });
+        }
+        match Self::compile_go(src) {
+            Ok(c) => Ok(c),
+            Err(go_err) => {
+                let default_delims = src.left_delim == "{{" && src.right_delim == "}}";
+                if default_delims
+                    && looks_like_handlebars(src.text)
+                    && let Ok(n) = native::Native::compile(src.text)
+                {
+                    return Ok(Self {
+                        kind: Kind::Handlebars(n),
+                    });
+                }
+                Err(go_err)
+            }
+        }
+    }
+
+    fn compile_go(src: &TemplateSource<'_>) -> Result<Self, TemplateError> {
+        let items = lex::lex(src.text, src.left_delim, src.right_delim)?;
+        let nodes = parse::parse(src.text, items)?;
+        let static_deps = exec::static_dependencies(&nodes);
+        Ok(Self {
+            kind: Kind::Go {
+                src: src.text.to_owned(),
+                nodes,
+                error_on_missing_key: src.error_on_missing_key,
+                static_deps,
+            },
         })
     }
 
     /// Dependencies whose arguments are all literals, in a stable order (prefetch them).
     pub fn static_dependencies(&self) -> Vec<Dependency> {
-        Vec::new()
+        match &self.kind {
+            Kind::Go { static_deps, .. } => static_deps.clone(),
+            Kind::Handlebars(n) => n.static_dependencies().to_vec(),
+        }
+    }
+
+    /// True when the template is rendered as native handlebars rather than Go template syntax.
+    pub fn is_handlebars(&self) -> bool {
+        matches!(self.kind, Kind::Handlebars(_))
     }
 
     /// Renders once with the data `data` has.
     pub fn render(&self, data: &dyn DataSource) -> Result<Rendered, TemplateError> {
-        let _ = data;
-        Ok(Rendered::Incomplete {
-            missing: BTreeSet::new(),
-        })
+        match &self.kind {
+            Kind::Go {
+                src,
+                nodes,
+                error_on_missing_key,
+                ..
+            } => {
+                let mut exec = exec::Exec::new(src, *error_on_missing_key, data);
+                let result = exec.walk(nodes, &value::Val::Invalid);
+                if !exec.missing.is_empty() {
+                    // An error may come from the missing data itself; report it once data is there.
+                    return Ok(Rendered::Incomplete {
+                        missing: exec.missing,
+                    });
+                }
+                result?;
+                Ok(Rendered::Complete(exec.out.into_bytes()))
+            }
+            Kind::Handlebars(n) => n.render(data),
+        }
     }
+}
+
+/// Handlebars-only syntax that Go templates cannot contain.
+fn looks_like_handlebars(text: &str) -> bool {
+    ["{{#", "{{!", "{{>", "{{^", "{{~", "{{{"]
+        .iter()
+        .any(|p| text.contains(p))
 }
 
 /// Parse-time check only (no data): what the webhook runs at admission.

@@ -1,0 +1,710 @@
+//! consul-template's function map: names, arity and the pure functions.
+//!
+//! Argument order is consul-template's, so a piped value (always the last argument) lands where
+//! it does in Go. Messages name the function and the argument, never the value.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::printf::{go_printf, go_sprint, go_sprintln};
+use crate::value::{JsonStyle, Val, json_type_name, sorted_entries, write_json};
+
+/// A supported function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Func {
+    Secret,
+    Secrets,
+    PkiCert,
+    File,
+    Env,
+    MustEnv,
+    EnvOrDefault,
+    And,
+    Or,
+    Not,
+    Index,
+    Len,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Print,
+    Printf,
+    Println,
+    Html,
+    Urlquery,
+    ToJson,
+    ToJsonPretty,
+    ToUnescapedJson,
+    ToUnescapedJsonPretty,
+    Base64Encode,
+    Base64Decode,
+    Base64UrlEncode,
+    Base64UrlDecode,
+    TrimSpace,
+    Trim,
+    TrimPrefix,
+    TrimSuffix,
+    ToUpper,
+    ToLower,
+    ToTitle,
+    ReplaceAll,
+    Split,
+    Join,
+    Contains,
+    In,
+    Timestamp,
+    ParseJson,
+    ParseBool,
+    ParseInt,
+    ParseUint,
+    ParseFloat,
+    Indent,
+    Sha256Hex,
+    Add,
+    Subtract,
+    Multiply,
+    Divide,
+    Modulo,
+    Minimum,
+    Maximum,
+    Loop,
+    SprigDefault,
+}
+
+/// Name, function, minimum and maximum argument count (`None` = variadic).
+const TABLE: &[(&str, Func, usize, Option<usize>)] = &[
+    ("secret", Func::Secret, 1, None),
+    ("secrets", Func::Secrets, 1, Some(1)),
+    ("pkiCert", Func::PkiCert, 1, None),
+    ("file", Func::File, 1, Some(1)),
+    ("env", Func::Env, 1, Some(1)),
+    ("mustEnv", Func::MustEnv, 1, Some(1)),
+    ("envOrDefault", Func::EnvOrDefault, 2, Some(2)),
+    ("and", Func::And, 1, None),
+    ("or", Func::Or, 1, None),
+    ("not", Func::Not, 1, Some(1)),
+    ("index", Func::Index, 1, None),
+    ("len", Func::Len, 1, Some(1)),
+    ("eq", Func::Eq, 2, None),
+    ("ne", Func::Ne, 2, Some(2)),
+    ("lt", Func::Lt, 2, Some(2)),
+    ("le", Func::Le, 2, Some(2)),
+    ("gt", Func::Gt, 2, Some(2)),
+    ("ge", Func::Ge, 2, Some(2)),
+    ("print", Func::Print, 0, None),
+    ("printf", Func::Printf, 1, None),
+    ("println", Func::Println, 0, None),
+    ("html", Func::Html, 0, None),
+    ("urlquery", Func::Urlquery, 0, None),
+    ("toJSON", Func::ToJson, 1, Some(1)),
+    ("toJSONPretty", Func::ToJsonPretty, 1, Some(1)),
+    ("toUnescapedJSON", Func::ToUnescapedJson, 1, Some(1)),
+    ("toUnescapedJSONPretty", Func::ToUnescapedJsonPretty, 1, Some(1)),
+    ("base64Encode", Func::Base64Encode, 1, Some(1)),
+    ("base64Decode", Func::Base64Decode, 1, Some(1)),
+    ("base64URLEncode", Func::Base64UrlEncode, 1, Some(1)),
+    ("base64URLDecode", Func::Base64UrlDecode, 1, Some(1)),
+    ("trimSpace", Func::TrimSpace, 1, Some(1)),
+    ("trim", Func::Trim, 2, Some(2)),
+    ("trimPrefix", Func::TrimPrefix, 2, Some(2)),
+    ("trimSuffix", Func::TrimSuffix, 2, Some(2)),
+    ("toUpper", Func::ToUpper, 1, Some(1)),
+    ("toLower", Func::ToLower, 1, Some(1)),
+    ("toTitle", Func::ToTitle, 1, Some(1)),
+    ("replaceAll", Func::ReplaceAll, 3, Some(3)),
+    ("split", Func::Split, 2, Some(2)),
+    ("join", Func::Join, 2, Some(2)),
+    ("contains", Func::Contains, 2, Some(2)),
+    ("in", Func::In, 2, Some(2)),
+    ("timestamp", Func::Timestamp, 0, Some(1)),
+    ("parseJSON", Func::ParseJson, 1, Some(1)),
+    ("parseBool", Func::ParseBool, 1, Some(1)),
+    ("parseInt", Func::ParseInt, 1, Some(1)),
+    ("parseUint", Func::ParseUint, 1, Some(1)),
+    ("parseFloat", Func::ParseFloat, 1, Some(1)),
+    ("indent", Func::Indent, 2, Some(2)),
+    ("sha256Hex", Func::Sha256Hex, 1, Some(1)),
+    ("add", Func::Add, 2, Some(2)),
+    ("subtract", Func::Subtract, 2, Some(2)),
+    ("multiply", Func::Multiply, 2, Some(2)),
+    ("divide", Func::Divide, 2, Some(2)),
+    ("modulo", Func::Modulo, 2, Some(2)),
+    ("minimum", Func::Minimum, 2, Some(2)),
+    ("maximum", Func::Maximum, 2, Some(2)),
+    ("loop", Func::Loop, 1, Some(2)),
+    ("sprig_default", Func::SprigDefault, 1, None),
+];
+
+/// Names of every supported function, for documentation and the handlebars registry.
+pub(crate) fn all() -> impl Iterator<Item = (&'static str, Func)> {
+    TABLE.iter().map(|(n, f, _, _)| (*n, *f))
+}
+
+/// A function failed; the message names no value.
+pub(crate) type FuncResult = Result<Val, String>;
+
+impl Func {
+    pub(crate) fn lookup(name: &str) -> Option<Func> {
+        TABLE.iter().find(|(n, ..)| *n == name).map(|(_, f, ..)| *f)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        TABLE
+            .iter()
+            .find(|(_, f, ..)| *f == self)
+            .map_or("?", |(n, ..)| n)
+    }
+
+    /// Checks the number of arguments (the piped value included).
+    pub(crate) fn check_arity(self, n: usize) -> Result<(), String> {
+        let (_, _, min, max) = TABLE
+            .iter()
+            .find(|(_, f, ..)| *f == self)
+            .copied()
+            .unwrap_or(("", self, 0, None));
+        let ok = n >= min && max.is_none_or(|m| n <= m);
+        if ok {
+            return Ok(());
+        }
+        let want = match max {
+            Some(m) if m == min => format!("{min}"),
+            Some(m) => format!("{min} to {m}"),
+            None => format!("at least {min}"),
+        };
+        Err(format!(
+            "wrong number of args for {}: want {want} got {n}",
+            self.name()
+        ))
+    }
+
+    /// The function reads a dependency (evaluated by the executor, not by [`Func::call`]).
+    pub(crate) fn is_dependency(self) -> bool {
+        matches!(self, Func::Secret | Func::Secrets | Func::PkiCert | Func::File)
+    }
+
+    /// Calls a pure function. Dependencies, environment and `and`/`or` are the executor's.
+    pub(crate) fn call(self, args: Vec<Val>) -> FuncResult {
+        let name = self.name();
+        let a = Args { name, args };
+        a.run(self)
+    }
+}
+
+struct Args {
+    name: &'static str,
+    args: Vec<Val>,
+}
+
+impl Args {
+    fn err(&self, msg: impl std::fmt::Display) -> String {
+        format!("{}: {msg}", self.name)
+    }
+
+    fn json(&self, i: usize) -> &Value {
+        static NULL: Value = Value::Null;
+        match &self.args[i] {
+            Val::Json(v) | Val::Secret(v) | Val::Cert(v) => v,
+            Val::Invalid | Val::Pending => &NULL,
+        }
+    }
+
+    /// A string parameter (Vault's `json.Number` is a string in Go, so numbers are accepted too).
+    fn str(&self, i: usize) -> Result<String, String> {
+        match self.json(i) {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Null => Err(self.err(format!("argument {} is nil, expected a string", i + 1))),
+            other => Err(self.err(format!(
+                "argument {} has type {}, expected a string",
+                i + 1,
+                json_type_name(other)
+            ))),
+        }
+    }
+
+    fn int(&self, i: usize) -> Result<i64, String> {
+        match num(self.json(i)) {
+            Some(Num::I(n)) => Ok(n),
+            Some(Num::F(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(f as i64),
+            _ => Err(self.err(format!("argument {} must be an integer", i + 1))),
+        }
+    }
+
+    fn num(&self, i: usize) -> Result<Num, String> {
+        num(self.json(i)).ok_or_else(|| self.err(format!("argument {} must be a number", i + 1)))
+    }
+
+    fn ok_str(s: String) -> FuncResult {
+        Ok(Val::Json(Value::String(s)))
+    }
+
+    fn run(self, f: Func) -> FuncResult {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        match f {
+            Func::Not => Ok(Val::Json(Value::Bool(!self.args[0].truth()))),
+            Func::Len => match self.json(0) {
+                Value::String(s) => Ok(Val::Json(s.len().into())),
+                Value::Array(a) => Ok(Val::Json(a.len().into())),
+                Value::Object(m) if !matches!(self.args[0], Val::Secret(_) | Val::Cert(_)) => {
+                    Ok(Val::Json(m.len().into()))
+                }
+                Value::Null => Err(self.err("len of nil pointer")),
+                _ => Err(self.err(format!("len of type {}", self.args[0].type_name()))),
+            },
+            Func::Index => self.index(),
+            Func::Eq => {
+                let first = self.json(0);
+                for i in 1..self.args.len() {
+                    if compare_eq(first, self.json(i)).map_err(|e| self.err(e))? {
+                        return Ok(Val::Json(Value::Bool(true)));
+                    }
+                }
+                Ok(Val::Json(Value::Bool(false)))
+            }
+            Func::Ne => {
+                let eq = compare_eq(self.json(0), self.json(1)).map_err(|e| self.err(e))?;
+                Ok(Val::Json(Value::Bool(!eq)))
+            }
+            Func::Lt | Func::Le | Func::Gt | Func::Ge => {
+                let ord = compare_ord(self.json(0), self.json(1)).map_err(|e| self.err(e))?;
+                let r = match f {
+                    Func::Lt => ord.is_lt(),
+                    Func::Le => ord.is_le(),
+                    Func::Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                };
+                Ok(Val::Json(Value::Bool(r)))
+            }
+            Func::Print => Self::ok_str(go_sprint(&self.args)),
+            Func::Println => Self::ok_str(go_sprintln(&self.args)),
+            Func::Printf => {
+                let format = self.str(0)?;
+                Self::ok_str(go_printf(&format, &self.args[1..]))
+            }
+            Func::Html => Self::ok_str(html_escape(&go_sprint_args(&self.args))),
+            Func::Urlquery => Self::ok_str(query_escape(&go_sprint_args(&self.args))),
+            Func::ToJson | Func::ToJsonPretty | Func::ToUnescapedJson | Func::ToUnescapedJsonPretty => {
+                if matches!(self.args[0], Val::Invalid | Val::Json(Value::Null)) && f == Func::ToJson {
+                    return Self::ok_str(String::new());
+                }
+                let style = JsonStyle {
+                    pretty: matches!(f, Func::ToJsonPretty | Func::ToUnescapedJsonPretty),
+                    escape_html: matches!(f, Func::ToJson | Func::ToJsonPretty),
+                };
+                let mut out = String::new();
+                write_json(&mut out, self.json(0), style, 0);
+                Self::ok_str(out)
+            }
+            Func::Base64Encode => Self::ok_str(STANDARD.encode(self.str(0)?)),
+            Func::Base64UrlEncode => Self::ok_str(URL_SAFE.encode(self.str(0)?)),
+            Func::Base64Decode | Func::Base64UrlDecode => {
+                let engine = if f == Func::Base64Decode {
+                    &STANDARD
+                } else {
+                    &URL_SAFE
+                };
+                let bytes = engine
+                    .decode(self.str(0)?)
+                    .map_err(|_| self.err("argument is not valid base64"))?;
+                Self::ok_str(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            Func::TrimSpace => Self::ok_str(self.str(0)?.trim().to_owned()),
+            Func::Trim => {
+                let cutset: Vec<char> = self.str(0)?.chars().collect();
+                Self::ok_str(self.str(1)?.trim_matches(cutset.as_slice()).to_owned())
+            }
+            Func::TrimPrefix => {
+                let (p, s) = (self.str(0)?, self.str(1)?);
+                Self::ok_str(s.strip_prefix(p.as_str()).unwrap_or(&s).to_owned())
+            }
+            Func::TrimSuffix => {
+                let (p, s) = (self.str(0)?, self.str(1)?);
+                Self::ok_str(s.strip_suffix(p.as_str()).unwrap_or(&s).to_owned())
+            }
+            Func::ToUpper => Self::ok_str(self.str(0)?.to_uppercase()),
+            Func::ToLower => Self::ok_str(self.str(0)?.to_lowercase()),
+            Func::ToTitle => Self::ok_str(title(&self.str(0)?)),
+            Func::ReplaceAll => {
+                let (from, to, s) = (self.str(0)?, self.str(1)?, self.str(2)?);
+                Self::ok_str(go_replace_all(&s, &from, &to))
+            }
+            Func::Split => {
+                let (sep, s) = (self.str(0)?, self.str(1)?);
+                let s = s.trim();
+                let parts: Vec<Value> = if s.is_empty() {
+                    Vec::new()
+                } else if sep.is_empty() {
+                    s.chars().map(|c| Value::String(c.to_string())).collect()
+                } else {
+                    s.split(sep.as_str())
+                        .map(|p| Value::String(p.to_owned()))
+                        .collect()
+                };
+                Ok(Val::Json(Value::Array(parts)))
+            }
+            Func::Join => {
+                let sep = self.str(0)?;
+                let Value::Array(items) = self.json(1) else {
+                    return Err(self.err("argument 2 must be a list"));
+                };
+                let mut parts = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => parts.push(s.clone()),
+                        Value::Number(n) => parts.push(n.to_string()),
+                        _ => return Err(self.err("argument 2 must be a list of strings")),
+                    }
+                }
+                Self::ok_str(parts.join(&sep))
+            }
+            Func::Contains => self.contains(self.json(1), self.json(0)),
+            Func::In => self.contains(self.json(0), self.json(1)),
+            Func::Timestamp => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let format = if self.args.is_empty() {
+                    None
+                } else {
+                    Some(self.str(0)?)
+                };
+                crate::util::timestamp(now, format.as_deref())
+                    .map(|s| Val::Json(Value::String(s)))
+                    .map_err(|e| self.err(e))
+            }
+            Func::ParseJson => {
+                let s = self.str(0)?;
+                if s.is_empty() {
+                    return Ok(Val::Json(Value::Object(Map::new())));
+                }
+                serde_json::from_str(&s).map(Val::Json).map_err(|e| {
+                    self.err(format!(
+                        "not valid JSON (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })
+            }
+            Func::ParseBool => {
+                let s = self.str(0)?;
+                match s.as_str() {
+                    "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Val::Json(Value::Bool(true))),
+                    "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Val::Json(Value::Bool(false))),
+                    _ => Err(self.err("argument is not a boolean (accepted: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)")),
+                }
+            }
+            Func::ParseInt => {
+                let s = self.str(0)?;
+                s.parse::<i64>()
+                    .map(|n| Val::Json(n.into()))
+                    .map_err(|_| self.err("argument is not a base-10 64-bit integer"))
+            }
+            Func::ParseUint => {
+                let s = self.str(0)?;
+                s.parse::<u64>()
+                    .map(|n| Val::Json(n.into()))
+                    .map_err(|_| self.err("argument is not a base-10 unsigned 64-bit integer"))
+            }
+            Func::ParseFloat => {
+                let s = self.str(0)?;
+                let f: f64 = s
+                    .parse()
+                    .map_err(|_| self.err("argument is not a floating-point number"))?;
+                Ok(Val::Json(
+                    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+                ))
+            }
+            Func::Indent => {
+                let n = self.int(0)?;
+                let n =
+                    usize::try_from(n).map_err(|_| self.err("indent value must be a positive integer"))?;
+                let s = self.str(1)?;
+                let prefix = " ".repeat(n);
+                let mut out = String::with_capacity(s.len() + n);
+                let mut at_line_start = true;
+                for c in s.chars() {
+                    if at_line_start && c != '\n' {
+                        out.push_str(&prefix);
+                    }
+                    out.push(c);
+                    at_line_start = c == '\n';
+                }
+                Self::ok_str(out)
+            }
+            Func::Sha256Hex => Self::ok_str(crate::util::sha256_hex(self.str(0)?.as_bytes())),
+            Func::Add
+            | Func::Subtract
+            | Func::Multiply
+            | Func::Divide
+            | Func::Modulo
+            | Func::Minimum
+            | Func::Maximum => {
+                // consul-template: `f b a` computes `a op b` (the piped value is the left operand).
+                let (b, a) = (self.num(0)?, self.num(1)?);
+                arith(f, a, b)
+                    .map(|n| Val::Json(n.into_json()))
+                    .map_err(|e| self.err(e))
+            }
+            Func::Loop => {
+                let (start, stop) = if self.args.len() == 1 {
+                    (0, self.int(0)?)
+                } else {
+                    (self.int(0)?, self.int(1)?)
+                };
+                if stop.saturating_sub(start) > 1_000_000 {
+                    return Err(self.err("loop of more than 1000000 items"));
+                }
+                Ok(Val::Json(Value::Array((start..stop).map(Value::from).collect())))
+            }
+            Func::SprigDefault => {
+                let given = self.args.get(1).map(|v| v.truth()).unwrap_or(false);
+                let mut args = self.args;
+                Ok(if given {
+                    args.swap_remove(1)
+                } else {
+                    args.swap_remove(0)
+                })
+            }
+            Func::Secret
+            | Func::Secrets
+            | Func::PkiCert
+            | Func::File
+            | Func::Env
+            | Func::MustEnv
+            | Func::EnvOrDefault
+            | Func::And
+            | Func::Or => Err(self.err("not a pure function")),
+        }
+    }
+
+    fn index(&self) -> FuncResult {
+        let mut cur = self.json(0);
+        if cur.is_null() {
+            return Err(self.err("index of untyped nil"));
+        }
+        static NULL: Value = Value::Null;
+        for i in 1..self.args.len() {
+            let key = self.json(i);
+            cur = match (cur, key) {
+                (Value::Object(m), Value::String(k)) => m.get(k).unwrap_or(&NULL),
+                (Value::Array(a), Value::Number(n)) => {
+                    let idx = n
+                        .as_i64()
+                        .ok_or_else(|| self.err("cannot index slice with a non-integer"))?;
+                    usize::try_from(idx)
+                        .ok()
+                        .and_then(|i| a.get(i))
+                        .ok_or_else(|| self.err(format!("index out of range: {idx}")))?
+                }
+                (Value::Null, _) => return Err(self.err("index of nil pointer")),
+                (Value::Object(_), _) => return Err(self.err("map keys are strings")),
+                (other, _) => {
+                    return Err(self.err(format!("can't index item of type {}", json_type_name(other))));
+                }
+            };
+        }
+        Ok(Val::Json(cur.clone()))
+    }
+
+    fn contains(&self, haystack: &Value, needle: &Value) -> FuncResult {
+        let found = match haystack {
+            Value::String(h) => match needle {
+                Value::String(n) => h.contains(n.as_str()),
+                _ => return Err(self.err("needle must be a string when the haystack is a string")),
+            },
+            Value::Array(items) => items.iter().any(|i| compare_eq(i, needle).unwrap_or(false)),
+            Value::Object(m) => match needle {
+                Value::String(n) => m.contains_key(n),
+                _ => false,
+            },
+            Value::Null => false,
+            other => return Err(self.err(format!("cannot search in type {}", json_type_name(other)))),
+        };
+        Ok(Val::Json(Value::Bool(found)))
+    }
+}
+
+fn go_sprint_args(args: &[Val]) -> String {
+    go_sprint(args)
+}
+
+/// A number operand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Num {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    fn into_json(self) -> Value {
+        match self {
+            Num::I(i) => Value::from(i),
+            Num::F(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        }
+    }
+
+    fn f(self) -> f64 {
+        match self {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }
+    }
+}
+
+/// A JSON value as a number (numeric strings too: Vault hands Go `json.Number`s).
+pub(crate) fn num(v: &Value) -> Option<Num> {
+    match v {
+        Value::Number(n) => n.as_i64().map(Num::I).or_else(|| n.as_f64().map(Num::F)),
+        Value::String(s) => s
+            .parse::<i64>()
+            .map(Num::I)
+            .ok()
+            .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::F)),
+        _ => None,
+    }
+}
+
+fn arith(f: Func, a: Num, b: Num) -> Result<Num, String> {
+    if let (Num::I(a), Num::I(b)) = (a, b) {
+        let r = match f {
+            Func::Add => a.checked_add(b),
+            Func::Subtract => a.checked_sub(b),
+            Func::Multiply => a.checked_mul(b),
+            Func::Divide if b == 0 => return Err("division by zero".into()),
+            Func::Divide => a.checked_div(b),
+            Func::Modulo if b == 0 => return Err("division by zero".into()),
+            Func::Modulo => a.checked_rem(b),
+            Func::Minimum => Some(a.min(b)),
+            _ => Some(a.max(b)),
+        };
+        return r.map(Num::I).ok_or_else(|| "integer overflow".to_owned());
+    }
+    let (a, b) = (a.f(), b.f());
+    Ok(Num::F(match f {
+        Func::Add => a + b,
+        Func::Subtract => a - b,
+        Func::Multiply => a * b,
+        Func::Divide if b == 0.0 => return Err("division by zero".into()),
+        Func::Divide => a / b,
+        Func::Modulo => return Err("modulo needs integers".into()),
+        Func::Minimum => a.min(b),
+        _ => a.max(b),
+    }))
+}
+
+/// Go's `eq` for two basic values.
+pub(crate) fn compare_eq(a: &Value, b: &Value) -> Result<bool, String> {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ok(true),
+        (Value::Null, _) | (_, Value::Null) => Ok(false),
+        (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
+        (Value::String(x), Value::String(y)) => Ok(x == y),
+        (Value::Number(_), Value::Number(_)) => Ok(compare_ord(a, b)?.is_eq()),
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+            Err("non-comparable type".into())
+        }
+        _ => Err("incompatible types for comparison".into()),
+    }
+}
+
+/// Go's `lt` family: numbers with numbers, strings with strings.
+pub(crate) fn compare_ord(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
+    match (a, b) {
+        (Value::Number(_), Value::Number(_)) => match (num(a), num(b)) {
+            (Some(Num::I(x)), Some(Num::I(y))) => Ok(x.cmp(&y)),
+            (Some(x), Some(y)) => x
+                .f()
+                .partial_cmp(&y.f())
+                .ok_or_else(|| "invalid number".to_owned()),
+            _ => Err("invalid number".into()),
+        },
+        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
+        (Value::Number(_), Value::String(_)) | (Value::String(_), Value::Number(_)) => {
+            Err("incompatible types for comparison".into())
+        }
+        _ => Err("invalid type for comparison".into()),
+    }
+}
+
+/// Go's `strings.ReplaceAll` (an empty `from` inserts `to` around every character).
+fn go_replace_all(s: &str, from: &str, to: &str) -> String {
+    if !from.is_empty() {
+        return s.replace(from, to);
+    }
+    let mut out = String::from(to);
+    for c in s.chars() {
+        out.push(c);
+        out.push_str(to);
+    }
+    out
+}
+
+/// Go's deprecated `strings.Title`: upper-cases the first letter of each word.
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_sep = true;
+    for c in s.chars() {
+        if prev_sep {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev_sep = !(c.is_alphanumeric() || c == '_' || c == '\'');
+    }
+    out
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\0' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Items of a value as `range` sees them: (key or index, element), maps in sorted key order.
+pub(crate) fn range_items(v: &Value) -> Option<Vec<(Value, Value)>> {
+    match v {
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (Value::from(i), e.clone()))
+                .collect(),
+        ),
+        Value::Object(m) => Some(
+            sorted_entries(m)
+                .into_iter()
+                .map(|(k, e)| (Value::String(k.clone()), e.clone()))
+                .collect(),
+        ),
+        Value::Number(n) => n
+            .as_i64()
+            .map(|n| (0..n.max(0)).map(|i| (Value::from(i), Value::from(i))).collect()),
+        Value::Null => Some(Vec::new()),
+        _ => None,
+    }
+}
