@@ -1,0 +1,419 @@
+//! Command line. Every flag has an environment twin; the vault-k8s flags keep their `AGENT_INJECT_*`
+//! names so a vault-helm `injector:` deployment's environment carries over unchanged.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferrovault_contract::go;
+
+use crate::inject::InjectorDefaults;
+
+/// ferrovault's mutating admission webhook (vault-k8s compatible).
+#[derive(Debug, Parser)]
+#[command(name = "ferrovault-webhook", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve `POST /mutate` over TLS.
+    Serve(Box<ServeArgs>),
+    /// Mutate one Pod or AdmissionReview read from a file, offline (a dry run of the webhook).
+    Inject(Box<InjectArgs>),
+}
+
+/// `--native-sidecar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NativeSidecar {
+    /// Native sidecars when the cluster supports them (Kubernetes ≥ 1.29).
+    Auto,
+    /// Always native sidecars.
+    Always,
+    /// Classic init container + sidecar.
+    Never,
+}
+
+/// Output of `inject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// The mutated Pod (JSON).
+    Pod,
+    /// The RFC 6902 patch (JSON).
+    Patch,
+    /// The AdmissionReview response (JSON).
+    Review,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Standard,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags shared by `serve` and `inject`: the defaults applied to every injected pod.
+#[derive(Debug, Clone, Args)]
+pub struct InjectorArgs {
+    /// Vault address given to the agents (annotation `vault.hashicorp.com/service` overrides).
+    #[arg(long, env = "AGENT_INJECT_VAULT_ADDR", default_value = "")]
+    pub vault_address: String,
+    /// Image of the agent containers.
+    #[arg(long, visible_alias = "vault-image", env = "AGENT_INJECT_VAULT_IMAGE",
+          default_value = "ghcr.io/ferrovault/agent:0.1.0")]
+    pub agent_image: String,
+    /// Auto-auth method type.
+    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_TYPE", default_value = "kubernetes")]
+    pub vault_auth_type: String,
+    /// Mount path of the auth method.
+    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_PATH", default_value = "auth/kubernetes")]
+    pub vault_auth_path: String,
+    /// Vault Enterprise namespace.
+    #[arg(long, env = "AGENT_INJECT_VAULT_NAMESPACE", default_value = "")]
+    pub vault_namespace: String,
+    /// PEM CA bundle (or its base64) the agents trust.
+    #[arg(long, env = "AGENT_INJECT_VAULT_CACERT_BYTES", default_value = "", hide_env_values = true)]
+    pub vault_cacert_bytes: String,
+    /// HTTPS proxy the agents use to reach Vault.
+    #[arg(long, env = "AGENT_INJECT_PROXY_ADDR", default_value = "")]
+    pub proxy_address: String,
+    /// Revoke the agent's token when the sidecar stops.
+    #[arg(long, env = "AGENT_INJECT_REVOKE_ON_SHUTDOWN", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub revoke_on_shutdown: bool,
+    /// UID of the agent containers.
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_USER", default_value_t = 100)]
+    pub run_as_user: i64,
+    /// GID of the agent containers.
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_GROUP", default_value_t = 1000)]
+    pub run_as_group: i64,
+    /// Run the agents with the UID of the pod's first container.
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_SAME_USER", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub run_as_same_user: bool,
+    /// Give the agent containers a restrictive securityContext.
+    #[arg(long, env = "AGENT_INJECT_SET_SECURITY_CONTEXT", default_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub set_security_context: bool,
+    /// Template of secrets without one of their own: `map` or `json`.
+    #[arg(long, env = "AGENT_INJECT_DEFAULT_TEMPLATE", default_value = "map", value_parser = default_template)]
+    pub default_template: String,
+    /// CPU request of each agent container ("" = none).
+    #[arg(long, env = "AGENT_INJECT_CPU_REQUEST", default_value = "250m")]
+    pub cpu_request: String,
+    /// Memory request of each agent container.
+    #[arg(long, env = "AGENT_INJECT_MEM_REQUEST", default_value = "64Mi")]
+    pub memory_request: String,
+    /// Ephemeral-storage request of each agent container.
+    #[arg(long, env = "AGENT_INJECT_EPHEMERAL_REQUEST", default_value = "")]
+    pub ephemeral_storage_request: String,
+    /// CPU limit of each agent container.
+    #[arg(long, env = "AGENT_INJECT_CPU_LIMIT", default_value = "500m")]
+    pub cpu_limit: String,
+    /// Memory limit of each agent container.
+    #[arg(long, env = "AGENT_INJECT_MEM_LIMIT", default_value = "128Mi")]
+    pub memory_limit: String,
+    /// Ephemeral-storage limit of each agent container.
+    #[arg(long, env = "AGENT_INJECT_EPHEMERAL_LIMIT", default_value = "")]
+    pub ephemeral_storage_limit: String,
+    /// `template_config.exit_on_retry_failure` of the agents.
+    #[arg(long, env = "AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub template_config_exit_on_retry_failure: bool,
+    /// `template_config.static_secret_render_interval` (Go duration).
+    #[arg(long, env = "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL", default_value = "", value_parser = optional_duration)]
+    pub template_static_secret_render_interval: String,
+    /// `template_config.max_connections_per_host` (0 = agent default).
+    #[arg(long, env = "AGENT_INJECT_TEMPLATE_MAX_CONNECTIONS_PER_HOST", default_value_t = 0)]
+    pub template_max_connections_per_host: u64,
+    /// `template_config.lease_renewal_threshold` (0 = agent default).
+    #[arg(long, env = "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD", default_value_t = 0.0)]
+    pub template_lease_renewal_threshold: f64,
+    /// First auto-auth retry delay (Go duration).
+    #[arg(long, env = "AGENT_INJECT_AUTH_MIN_BACKOFF", default_value = "", value_parser = optional_duration)]
+    pub auth_min_backoff: String,
+    /// Longest auto-auth retry delay (Go duration).
+    #[arg(long, env = "AGENT_INJECT_AUTH_MAX_BACKOFF", default_value = "", value_parser = optional_duration)]
+    pub auth_max_backoff: String,
+    /// Native sidecar mode (one init container with `restartPolicy: Always`).
+    #[arg(long, env = "FERROVAULT_NATIVE_SIDECAR", value_enum, default_value = "auto")]
+    pub native_sidecar: NativeSidecar,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Injection defaults.
+    #[command(flatten)]
+    pub injector: InjectorArgs,
+    /// Address to listen on (`:8080` means every interface, as in vault-k8s).
+    #[arg(long, env = "AGENT_INJECT_LISTEN", default_value = ":8080", value_parser = listen_addr)]
+    pub listen: SocketAddr,
+    /// PEM certificate chain served (reloaded when the file changes).
+    #[arg(long, env = "AGENT_INJECT_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (reloaded when the file changes).
+    #[arg(long, env = "AGENT_INJECT_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Lowest TLS version accepted: `tls12` or `tls13`.
+    #[arg(long, env = "AGENT_INJECT_TLS_MIN_VERSION", default_value = "tls12", value_parser = ["tls12", "tls13"])]
+    pub tls_min_version: String,
+    /// Path of the Prometheus metrics endpoint ("" disables it).
+    #[arg(long, env = "AGENT_INJECT_TELEMETRY_PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+    /// Log level: trace, debug, info, warn, error (vault-k8s spellings accepted).
+    #[arg(long, env = "AGENT_INJECT_LOG_LEVEL", default_value = "info", value_parser = log_level)]
+    pub log_level: tracing::Level,
+    /// Log format.
+    #[arg(long, env = "AGENT_INJECT_LOG_FORMAT", value_enum, default_value = "standard")]
+    pub log_format: LogFormat,
+    /// Largest AdmissionReview body accepted, in bytes.
+    #[arg(long, env = "FERROVAULT_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time allowed to receive and answer one request (Go duration).
+    #[arg(long, env = "FERROVAULT_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// Time given to open connections to finish after SIGTERM/SIGINT (Go duration).
+    #[arg(long, env = "FERROVAULT_DRAIN_TIMEOUT", default_value = "20s", value_parser = duration)]
+    pub drain_timeout: Duration,
+    /// How often the certificate files are checked for changes (Go duration).
+    #[arg(long, env = "FERROVAULT_TLS_RELOAD_INTERVAL", default_value = "1s", value_parser = duration)]
+    pub tls_reload_interval: Duration,
+}
+
+/// Flags of `inject`.
+#[derive(Debug, Clone, Args)]
+pub struct InjectArgs {
+    /// Injection defaults.
+    #[command(flatten)]
+    pub injector: InjectorArgs,
+    /// A Pod or an AdmissionReview, JSON or YAML (`-` = stdin).
+    #[arg(long, short)]
+    pub file: PathBuf,
+    /// Namespace of the request (default: the pod's, else `default`).
+    #[arg(long, short)]
+    pub namespace: Option<String>,
+    /// What to print.
+    #[arg(long, short, value_enum, default_value = "pod")]
+    pub output: Output,
+    /// Kubernetes version assumed by `--native-sidecar=auto` (e.g. 1.31); none means classic.
+    #[arg(long, env = "FERROVAULT_KUBERNETES_VERSION")]
+    pub kubernetes_version: Option<String>,
+}
+
+impl InjectorArgs {
+    /// The pod defaults, given whether the cluster supports native sidecars.
+    pub fn defaults(&self, native_supported: bool) -> InjectorDefaults {
+        InjectorDefaults {
+            vault_address: self.vault_address.clone(),
+            agent_image: self.agent_image.clone(),
+            auth_type: self.vault_auth_type.clone(),
+            auth_path: self.vault_auth_path.clone(),
+            vault_namespace: self.vault_namespace.clone(),
+            ca_cert_bytes: self.vault_cacert_bytes.clone(),
+            proxy_address: self.proxy_address.clone(),
+            revoke_on_shutdown: self.revoke_on_shutdown,
+            run_as_user: self.run_as_user,
+            run_as_group: self.run_as_group,
+            run_as_same_user: self.run_as_same_user,
+            set_security_context: self.set_security_context,
+            default_template: self.default_template.clone(),
+            cpu_request: self.cpu_request.clone(),
+            memory_request: self.memory_request.clone(),
+            ephemeral_request: self.ephemeral_storage_request.clone(),
+            cpu_limit: self.cpu_limit.clone(),
+            memory_limit: self.memory_limit.clone(),
+            ephemeral_limit: self.ephemeral_storage_limit.clone(),
+            exit_on_retry_failure: self.template_config_exit_on_retry_failure,
+            static_secret_render_interval: self.template_static_secret_render_interval.clone(),
+            max_connections_per_host: self.template_max_connections_per_host,
+            lease_renewal_threshold: self.template_lease_renewal_threshold,
+            auth_min_backoff: self.auth_min_backoff.clone(),
+            auth_max_backoff: self.auth_max_backoff.clone(),
+            log_level: "info".to_owned(),
+            log_format: "standard".to_owned(),
+            native_sidecar: match self.native_sidecar {
+                NativeSidecar::Always => true,
+                NativeSidecar::Never => false,
+                NativeSidecar::Auto => native_supported,
+            },
+            native_sidecar_supported: native_supported || self.native_sidecar == NativeSidecar::Always,
+        }
+    }
+}
+
+/// Whether a Kubernetes version string (`1.31`, `v1.29.3`, `1.30+`) supports native sidecars.
+pub fn supports_native_sidecars(version: &str) -> bool {
+    let v = version.trim().trim_start_matches('v');
+    let mut parts = v.split('.');
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts
+        .next()
+        .map(|p| p.trim_end_matches(|c: char| !c.is_ascii_digit()))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    major > 1 || (major == 1 && minor >= 29)
+}
+
+fn go_bool(value: &str) -> Result<bool, String> {
+    go::parse_bool(value).ok_or_else(|| format!("invalid boolean {value:?}: expected {}", go::BOOL_ACCEPTED))
+}
+
+fn duration(value: &str) -> Result<Duration, String> {
+    go::parse_duration(value).ok_or_else(|| format!("invalid duration {value:?}: expected {}", go::DURATION_ACCEPTED))
+}
+
+fn optional_duration(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    duration(value).map(|_| value.to_owned())
+}
+
+fn default_template(value: &str) -> Result<String, String> {
+    match value.to_ascii_lowercase().as_str() {
+        t @ ("map" | "json") => Ok(t.to_owned()),
+        _ => Err(format!("invalid default template type {value:?}: expected map or json")),
+    }
+}
+
+/// vault-k8s' level names: trace, debug, info (= notice = ""), warn (= warning), err (= error);
+/// case- and space-insensitive.
+pub fn log_level(value: &str) -> Result<tracing::Level, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "trace" => Ok(tracing::Level::TRACE),
+        "debug" => Ok(tracing::Level::DEBUG),
+        "" | "info" | "notice" => Ok(tracing::Level::INFO),
+        "warn" | "warning" => Ok(tracing::Level::WARN),
+        "err" | "error" => Ok(tracing::Level::ERROR),
+        _ => Err(format!(
+            "unknown log level {value:?}: expected trace, debug, info, notice, warn, warning, err or error"
+        )),
+    }
+}
+
+/// `:8080` → `0.0.0.0:8080`, else a normal socket address.
+pub fn listen_addr(value: &str) -> Result<SocketAddr, String> {
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_owned()
+    };
+    full.parse()
+        .map_err(|_| format!("invalid listen address {value:?}: expected HOST:PORT or :PORT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_follow_vault_k8s() {
+        for (input, level) in [
+            ("trace", tracing::Level::TRACE),
+            (" DEBUG ", tracing::Level::DEBUG),
+            ("", tracing::Level::INFO),
+            (" ", tracing::Level::INFO),
+            ("Notice", tracing::Level::INFO),
+            ("warning", tracing::Level::WARN),
+            ("ERR", tracing::Level::ERROR),
+        ] {
+            assert_eq!(log_level(input), Ok(level), "{input:?}");
+        }
+        for bad in ["inf", "tracing", "warnn", "errors", "0", "1", "junk"] {
+            assert!(log_level(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn listen_accepts_go_style_port() {
+        assert_eq!(listen_addr(":8080").unwrap(), "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(listen_addr("127.0.0.1:1").unwrap(), "127.0.0.1:1".parse().unwrap());
+        assert!(listen_addr("8080").is_err());
+    }
+
+    #[test]
+    fn native_sidecar_version_gate() {
+        assert!(supports_native_sidecars("1.29"));
+        assert!(supports_native_sidecars("v1.31.2"));
+        assert!(supports_native_sidecars("1.30+"));
+        assert!(!supports_native_sidecars("1.28"));
+        assert!(!supports_native_sidecars("garbage"));
+    }
+
+    #[test]
+    fn every_flag_has_an_env_twin() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        for sub in ["serve", "inject"] {
+            let sc = cmd.find_subcommand(sub).unwrap();
+            for arg in sc.get_arguments() {
+                let id = arg.get_id().as_str();
+                if ["file", "namespace", "output", "help", "version"].contains(&id) {
+                    continue;
+                }
+                assert!(arg.get_env().is_some(), "{sub} --{id} has no environment twin");
+            }
+        }
+    }
+
+    #[test]
+    fn vault_k8s_env_names_are_honoured() {
+        // SAFETY-free: clap reads env at parse time; use try_parse_from with explicit env via temp vars
+        // is process-global, so only check the names are wired.
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        let envs: Vec<String> = serve
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        for name in [
+            "AGENT_INJECT_LISTEN",
+            "AGENT_INJECT_VAULT_ADDR",
+            "AGENT_INJECT_VAULT_IMAGE",
+            "AGENT_INJECT_VAULT_AUTH_TYPE",
+            "AGENT_INJECT_VAULT_AUTH_PATH",
+            "AGENT_INJECT_VAULT_NAMESPACE",
+            "AGENT_INJECT_VAULT_CACERT_BYTES",
+            "AGENT_INJECT_PROXY_ADDR",
+            "AGENT_INJECT_REVOKE_ON_SHUTDOWN",
+            "AGENT_INJECT_RUN_AS_USER",
+            "AGENT_INJECT_RUN_AS_GROUP",
+            "AGENT_INJECT_RUN_AS_SAME_USER",
+            "AGENT_INJECT_SET_SECURITY_CONTEXT",
+            "AGENT_INJECT_DEFAULT_TEMPLATE",
+            "AGENT_INJECT_CPU_REQUEST",
+            "AGENT_INJECT_MEM_REQUEST",
+            "AGENT_INJECT_CPU_LIMIT",
+            "AGENT_INJECT_MEM_LIMIT",
+            "AGENT_INJECT_EPHEMERAL_REQUEST",
+            "AGENT_INJECT_EPHEMERAL_LIMIT",
+            "AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE",
+            "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL",
+            "AGENT_INJECT_TEMPLATE_MAX_CONNECTIONS_PER_HOST",
+            "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
+            "AGENT_INJECT_AUTH_MIN_BACKOFF",
+            "AGENT_INJECT_AUTH_MAX_BACKOFF",
+            "AGENT_INJECT_TLS_CERT_FILE",
+            "AGENT_INJECT_TLS_KEY_FILE",
+            "AGENT_INJECT_TLS_MIN_VERSION",
+            "AGENT_INJECT_TELEMETRY_PATH",
+            "AGENT_INJECT_LOG_LEVEL",
+            "AGENT_INJECT_LOG_FORMAT",
+        ] {
+            assert!(envs.iter().any(|e| e == name), "{name} is not honoured");
+        }
+    }
+
+    #[test]
+    fn bad_flag_values_are_named() {
+        let err = Cli::try_parse_from(["x", "inject", "--file", "p", "--default-template", "yaml"]).unwrap_err();
+        assert!(err.to_string().contains("expected map or json"), "{err}");
+        let err = Cli::try_parse_from(["x", "inject", "--file", "p", "--revoke-on-shutdown", "tRuE"]).unwrap_err();
+        assert!(err.to_string().contains("invalid boolean"), "{err}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The two subcommands: `serve` and `inject`.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use serde_json::json;
+
+use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, supports_native_sidecars};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::review::{Outcome, answer, describe_json_error};
+use crate::server::{AppState, app, serve, shutdown_signal};
+use crate::tls::{CertFiles, CertStore, install_crypto_provider, server_config};
+
+/// Sets up `tracing` for the server.
+pub fn init_logging(level: tracing::Level, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Standard => builder.try_init(),
+    };
+}
+
+/// Never let a panic message (which could hold request data) reach the logs: report the location only.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("ferrovault-webhook: internal error at {location} (details withheld: they may contain request data)");
+    }));
+}
+
+/// Asks the API server for its version once; `None` when no cluster can be reached.
+async fn cluster_supports_native_sidecars() -> Option<bool> {
+    let client = kube::Client::try_default().await.ok()?;
+    let info = tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version())
+        .await
+        .ok()?
+        .ok()?;
+    Some(supports_native_sidecars(&format!("{}.{}", info.major, info.minor)))
+}
+
+/// `ferrovault-webhook serve`.
+pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
+    install_crypto_provider();
+    if args.injector.vault_address.is_empty() {
+        return Err(Error::Config(
+            "no Vault address configured: set --vault-address or AGENT_INJECT_VAULT_ADDR".into(),
+        ));
+    }
+    let native_supported = match args.injector.native_sidecar {
+        crate::args::NativeSidecar::Auto => match cluster_supports_native_sidecars().await {
+            Some(s) => s,
+            None => {
+                tracing::warn!("--native-sidecar=auto: the Kubernetes API could not be asked for its version; using classic init + sidecar");
+                false
+            }
+        },
+        crate::args::NativeSidecar::Always => true,
+        crate::args::NativeSidecar::Never => false,
+    };
+    let defaults = args.injector.defaults(native_supported);
+    let certs = Arc::new(CertStore::default());
+    let _watch = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let files = CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            files.load_into(&certs)?;
+            Some(files.watch(certs.clone(), args.tls_reload_interval))
+        }
+        _ => {
+            return Err(Error::Config(
+                "no serving certificate: set --tls-cert-file and --tls-key-file".into(),
+            ));
+        }
+    };
+    let tls = server_config(certs.clone(), &args.tls_min_version)?;
+    let state = Arc::new(AppState {
+        defaults,
+        metrics: Metrics::default(),
+        certs,
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: args.request_timeout,
+    });
+    let router = app(state, &args.telemetry_path);
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    tracing::info!(listen = %listener.local_addr()?, native_sidecar = native_supported, "ferrovault-webhook serving");
+    serve(listener, tls, router, shutdown_signal(), args.drain_timeout).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Exit codes of `inject`: 0 allowed, 1 denied, 2 unreadable input.
+pub fn run_inject(args: &InjectArgs) -> i32 {
+    match inject(args) {
+        Ok((out, denial)) => {
+            if let Some(message) = denial {
+                eprintln!("denied: {message}");
+                1
+            } else {
+                println!("{out}");
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+fn read_input(args: &InjectArgs) -> Result<serde_json::Value, Error> {
+    let mut text = String::new();
+    let path = &args.file;
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    result.map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // YAML is a superset of JSON; serde_yaml errors carry positions but no content.
+    serde_yaml::from_str(&text)
+        .map_err(|e| Error::BadRequest(format!("{} is neither JSON nor YAML: {e}", path.display())))
+}
+
+/// Runs one offline admission. Returns the output text, and the denial message if denied.
+pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
+    let input = read_input(args)?;
+    let native_supported = args
+        .kubernetes_version
+        .as_deref()
+        .map(supports_native_sidecars)
+        .unwrap_or(false);
+    let defaults = args.injector.defaults(native_supported);
+    let kind = input.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let (request, pod_json): (AdmissionRequest<DynamicObject>, serde_json::Value) = match kind {
+        "AdmissionReview" => {
+            let review: AdmissionReview<DynamicObject> = serde_json::from_value(input.clone())
+                .map_err(|e| Error::BadRequest(format!("not an AdmissionReview: {}", describe_json_error(&e))))?;
+            let request: AdmissionRequest<DynamicObject> = review
+                .try_into()
+                .map_err(|_| Error::BadRequest("AdmissionReview has no request".into()))?;
+            let object = input
+                .pointer("/request/object")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            (request, object)
+        }
+        "Pod" | "" => {
+            let pod: Pod = serde_json::from_value(input.clone())
+                .map_err(|e| Error::BadRequest(format!("not a Pod: {}", describe_json_error(&e))))?;
+            let namespace = args
+                .namespace
+                .clone()
+                .or(pod.metadata.namespace.clone())
+                .unwrap_or_else(|| "default".to_owned());
+            let review = json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {
+                    "uid": "00000000-0000-0000-0000-000000000000",
+                    "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+                    "name": pod.metadata.name.clone().unwrap_or_default(),
+                    "namespace": namespace,
+                    "operation": "CREATE",
+                    "userInfo": {"username": "ferrovault-webhook-inject"},
+                    "object": input,
+                    "oldObject": null,
+                    "dryRun": true,
+                    "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+                }
+            });
+            let review: AdmissionReview<DynamicObject> = serde_json::from_value(review)
+                .map_err(|e| Error::BadRequest(format!("cannot wrap the Pod in an AdmissionReview: {}", describe_json_error(&e))))?;
+            let request = review
+                .try_into()
+                .map_err(|_| Error::BadRequest("AdmissionReview has no request".into()))?;
+            (request, input)
+        }
+        other => {
+            return Err(Error::BadRequest(format!(
+                "input kind {other:?} is not supported: expected a Pod or an AdmissionReview"
+            )));
+        }
+    };
+    let reviewed = answer(&request, &defaults);
+    if reviewed.outcome == Outcome::Denied {
+        return Ok((String::new(), reviewed.denial));
+    }
+    let out = match args.output {
+        Output::Review => serde_json::to_string_pretty(&reviewed.response_json()),
+        Output::Patch => serde_json::to_string_pretty(
+            &reviewed.patch.clone().unwrap_or(json_patch::Patch(Vec::new())),
+        ),
+        Output::Pod => {
+            let mut pod = pod_json;
+            if let Some(patch) = &reviewed.patch {
+                json_patch::patch(&mut pod, patch)
+                    .map_err(|e| Error::BadRequest(format!("the patch does not apply to the input: {e}")))?;
+            }
+            serde_json::to_string_pretty(&pod)
+        }
+    }
+    .map_err(|e| Error::BadRequest(e.to_string()))?;
+    Ok((out, None))
+}

@@ -1,0 +1,157 @@
+//! AdmissionReview in, AdmissionReview out. Pure: the server and the `inject` CLI both call [`review`].
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+
+use crate::error::Error;
+use crate::inject::{Decision, InjectionType, InjectorDefaults, decide};
+
+/// What happened to one request, for metrics and logs (never carries values).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Not a Pod CREATE, or a pod that asked for nothing: allowed untouched.
+    Ignored {
+        /// Why.
+        reason: &'static str,
+    },
+    /// Denied; the message went to `status.message`.
+    Denied,
+    /// Allowed with a patch.
+    Injected(InjectionType),
+}
+
+/// The answer to one AdmissionReview.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The response review to send back.
+    pub response: AdmissionReview<DynamicObject>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The request's namespace (metric label).
+    pub namespace: String,
+    /// The patch, when one was produced.
+    pub patch: Option<json_patch::Patch>,
+    /// The deny message, when denied.
+    pub denial: Option<String>,
+}
+
+impl Reviewed {
+    /// The response review as JSON, with `response.patch` base64-encoded as the API server documents
+    /// it (`[]byte` in Go; kube-core serialises it as an array of numbers).
+    pub fn response_json(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        let mut value = serde_json::to_value(&self.response).unwrap_or_default();
+        if let Some(patch) = value.pointer_mut("/response/patch") {
+            if let Some(bytes) = patch.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|b| b.as_u64().map(|b| b as u8))
+                    .collect::<Vec<u8>>()
+            }) {
+                *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+        }
+        value
+    }
+}
+
+/// Answers an `admission.k8s.io/v1` AdmissionReview body.
+///
+/// A body that is not a valid AdmissionReview is an [`Error::BadRequest`] (HTTP 400). Anything but a
+/// Pod CREATE is allowed untouched.
+pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Error> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("body is not an AdmissionReview: {}", describe_json_error(&e))))?;
+    let request: AdmissionRequest<DynamicObject> = review
+        .try_into()
+        .map_err(|_| Error::BadRequest("AdmissionReview has no request".to_owned()))?;
+    Ok(answer(&request, defaults))
+}
+
+/// Answers one request.
+pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefaults) -> Reviewed {
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let base = AdmissionResponse::from(request);
+    let ignored = |reason| Reviewed {
+        response: AdmissionResponse::from(request).into_review(),
+        outcome: Outcome::Ignored { reason },
+        namespace: namespace.clone(),
+        patch: None,
+        denial: None,
+    };
+    if request.resource.group != "" || request.resource.resource != "pods" || request.sub_resource.is_some() {
+        return ignored("not a pod");
+    }
+    if request.operation != Operation::Create {
+        return ignored("not a CREATE");
+    }
+    let Some(object) = &request.object else {
+        return ignored("no object");
+    };
+    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
+        Ok(pod) => pod,
+        Err(e) => {
+            let message = format!("request object is not a valid Pod: {}", describe_json_error(&e));
+            return Reviewed {
+                response: base.deny(&message).into_review(),
+                outcome: Outcome::Denied,
+                namespace,
+                patch: None,
+                denial: Some(message),
+            };
+        }
+    };
+    match decide(&namespace, &pod, defaults) {
+        Decision::Skip { reason } => ignored(reason),
+        Decision::Deny { message } => Reviewed {
+            response: base.deny(&message).into_review(),
+            outcome: Outcome::Denied,
+            namespace,
+            patch: None,
+            denial: Some(message),
+        },
+        Decision::Patch {
+            patch,
+            warnings,
+            audit,
+            injection,
+        } => {
+            let mut response = match base.with_patch(patch.clone()) {
+                Ok(response) => response,
+                Err(_) => {
+                    let message = "internal error: the patch could not be serialised".to_owned();
+                    return Reviewed {
+                        response: AdmissionResponse::from(request).deny(&message).into_review(),
+                        outcome: Outcome::Denied,
+                        namespace,
+                        patch: None,
+                        denial: Some(message),
+                    };
+                }
+            };
+            if !warnings.is_empty() {
+                response.warnings = Some(warnings);
+            }
+            response.audit_annotations = audit.into_iter().collect();
+            Reviewed {
+                response: response.into_review(),
+                outcome: Outcome::Injected(injection),
+                namespace,
+                patch: Some(patch),
+                denial: None,
+            }
+        }
+    }
+}
+
+/// A JSON error's category and position, without echoing any of the input (it may hold secrets).
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "I/O error",
+        Category::Syntax => "invalid JSON",
+        Category::Data => "unexpected structure",
+        Category::Eof => "unexpected end of input",
+    };
+    format!("{what} at line {}, column {}", e.line(), e.column())
+}

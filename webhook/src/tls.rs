@@ -1,0 +1,163 @@
+//! Serving certificate: loaded from PEM files (or handed over in memory by auto-TLS) and swapped
+//! atomically when it changes. Each TLS handshake asks the resolver for the current pair, so a
+//! rotation never drops an open connection: existing connections keep their session, new ones get
+//! the new certificate.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util_lite::CancelOnDrop;
+
+use crate::error::Error;
+
+/// Installs ring as the process-wide rustls provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// Parses a PEM chain and key into a rustls [`CertifiedKey`], checking that they belong together.
+pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, Error> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Tls(format!("certificate is not valid PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(Error::Tls("no certificate found in the PEM data".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|_| Error::Tls("private key is not a valid PEM key".into()))?;
+    let ck = CertifiedKey::from_der(chain, key, &provider())
+        .map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
+    Ok(ck)
+}
+
+/// The current certificate, swappable at any time.
+#[derive(Debug, Default)]
+pub struct CertStore {
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl CertStore {
+    /// Replaces the served certificate.
+    pub fn set(&self, ck: CertifiedKey) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(ck));
+    }
+
+    /// Whether a certificate is available (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A rustls server config for `store` with TLS 1.2+ (or 1.3 only) and ALPN h2/http1.1.
+pub fn server_config(store: Arc<CertStore>, min_version: &str) -> Result<Arc<ServerConfig>, Error> {
+    let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
+        "tls12" => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        "tls13" => &[&rustls::version::TLS13],
+        other => {
+            return Err(Error::Config(format!(
+                "invalid or unsupported TLS version {other:?}: expected tls12 or tls13"
+            )));
+        }
+    };
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(store);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Cert and key files, re-read when their contents change.
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    /// PEM chain.
+    pub cert: PathBuf,
+    /// PEM key.
+    pub key: PathBuf,
+}
+
+impl CertFiles {
+    fn read(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|source| Error::Read {
+                path: p.to_owned(),
+                source,
+            })
+        };
+        Ok((read(&self.cert)?, read(&self.key)?))
+    }
+
+    /// Loads the pair once into `store`.
+    pub fn load_into(&self, store: &CertStore) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let (cert, key) = self.read()?;
+        store.set(certified_key(&cert, &key)?);
+        Ok((cert, key))
+    }
+
+    /// Polls the files every `interval` and swaps the certificate when their contents change and form
+    /// a valid pair. A half-written pair (cert updated, key not yet) is retried on the next tick.
+    pub fn watch(self, store: Arc<CertStore>, interval: Duration) -> CancelOnDrop {
+        let handle = tokio::spawn(async move {
+            let mut last = self.read().ok();
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Ok(now) = self.read() else { continue };
+                if last.as_ref() == Some(&now) {
+                    continue;
+                }
+                match certified_key(&now.0, &now.1) {
+                    Ok(ck) => {
+                        store.set(ck);
+                        tracing::info!(cert = %self.cert.display(), "serving certificate reloaded");
+                        last = Some(now);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "certificate files changed but are not a usable pair yet"),
+                }
+            }
+        });
+        CancelOnDrop(handle)
+    }
+}
+
+/// Tiny helper: abort a background task when its owner goes away.
+mod tokio_util_lite {
+    /// Aborts the task when dropped.
+    #[derive(Debug)]
+    pub struct CancelOnDrop(pub tokio::task::JoinHandle<()>);
+
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+}
+
+pub use tokio_util_lite::CancelOnDrop as WatchGuard;
