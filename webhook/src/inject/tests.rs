@@ -1841,6 +1841,25 @@ fn unsupported_annotations_warn() {
 }
 
 #[test]
+fn unknown_and_orphan_annotations_warn() {
+    let p = patched(&handler_pod(&basic(&[
+        ("agent-inject-secrt-db", "secret/db"),
+        ("agent-inject-secret-db", "secret/db"),
+        ("agent-inject-file-db", "db.env"),
+        ("agent-inject-perms-dbb", "0600"),
+        ("ferrovault.dev/strikt", "true"),
+    ])));
+    let expected = [
+        "annotation vault.hashicorp.com/agent-inject-perms-dbb refers to secret \"dbb\", which no \
+         agent-inject-secret-/agent-inject-template- annotation defines; it was ignored",
+        "annotation vault.hashicorp.com/agent-inject-secrt-db is not a known vault-k8s annotation and was \
+         ignored (typo?)",
+        "annotation ferrovault.dev/strikt is not a known ferrovault annotation and was ignored (typo?)",
+    ];
+    assert_eq!(p.warnings, expected);
+}
+
+#[test]
 fn tls_skip_verify_warns() {
     let p = patched(&handler_pod(&basic(&[("tls-skip-verify", "true")])));
     assert!(p.warnings.iter().any(|w| w.contains("tls-skip-verify")));
