@@ -4,6 +4,7 @@
 //! - [`openbao`]: an OpenBao dev server on a free loopback port, killed when dropped, plus helpers
 //!   that configure it through the `bao` CLI.
 
+pub mod kube;
 pub mod openbao;
 pub mod tools;
 

@@ -1,0 +1,672 @@
+//! A real Kubernetes control plane for end-to-end tests: etcd, kube-apiserver and
+//! kube-controller-manager (v1.34.4, built by `scripts/control-plane.sh build`) on free loopback ports,
+//! with fresh certificates, killed when dropped (also when the test panics).
+//!
+//! There is no kubelet: pods are created, admitted (so mutating webhooks run) and then stay
+//! `Pending`. The controller-manager runs every controller, so StatefulSets get their pods,
+//! namespaces their `default` ServiceAccount and `kube-root-ca.crt`.
+//!
+//! ```no_run
+//! let cp = ferrovault_tests::kube::ControlPlane::start().unwrap();
+//! cp.kubectl(&["create", "namespace", "app"]).unwrap();
+//! let jwt = cp.create_token("app", "default", "https://kubernetes.default.svc").unwrap();
+//! ```
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{free_port, wait_for};
+
+/// The Kubernetes release the harness runs (and `scripts/control-plane.sh` builds).
+pub const KUBERNETES_VERSION: &str = "v1.34.4";
+
+/// Audiences the API server accepts in service-account tokens.
+pub const API_AUDIENCES: &str = "https://kubernetes.default.svc,vault";
+
+/// The issuer (and default audience) of service-account tokens.
+pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc";
+
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Errors of the Kubernetes harness.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The control-plane binaries are not built.
+    #[error(
+        "{missing} not found in {dir} (from {source_of_dir}): run `eval \"$(scripts/control-plane.sh build)\"` \
+         (or `make test`, which builds them) before the end-to-end tests"
+    )]
+    MissingBinary {
+        /// The missing file name.
+        missing: String,
+        /// Where it was looked for.
+        dir: String,
+        /// Why there: `KUBE_BIN_DIR` or the cache default.
+        source_of_dir: &'static str,
+    },
+    /// Starting or talking to a process failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A command exited non-zero. Only the command words (never `k=v` values or stdin) are shown.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// Program and command words.
+        command: String,
+        /// Exit status.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// A component did not become ready, or exited.
+    #[error("{component} not ready after {waited:?}; the end of its log:\n{log}")]
+    NotReady {
+        /// `etcd`, `kube-apiserver`, ….
+        component: String,
+        /// How long we waited.
+        waited: Duration,
+        /// The end of its log.
+        log: String,
+    },
+    /// kubectl printed something that is not the JSON we asked for.
+    #[error("`kubectl {command}` printed invalid JSON: {source}")]
+    Json {
+        /// The command words.
+        command: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+/// Result of the Kubernetes harness.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Directory of `kube-apiserver`, `kube-controller-manager`, `etcd` and `kubectl`: env
+/// `KUBE_BIN_DIR`, else `${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-v1.34.4/bin`.
+pub fn kube_bin_dir() -> (PathBuf, &'static str) {
+    if let Some(dir) = std::env::var_os("KUBE_BIN_DIR").filter(|v| !v.is_empty()) {
+        return (PathBuf::from(dir), "env KUBE_BIN_DIR");
+    }
+    let cache = std::env::var_os("FERROVAULT_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ferrovault")
+        });
+    (
+        cache.join(format!("k8s-{KUBERNETES_VERSION}/bin")),
+        "the default cache; set KUBE_BIN_DIR to use another",
+    )
+}
+
+/// The path of one control-plane binary, or [`Error::MissingBinary`] saying how to build it.
+pub fn kube_bin(name: &str) -> Result<PathBuf> {
+    let (dir, source_of_dir) = kube_bin_dir();
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::MissingBinary {
+            missing: name.to_owned(),
+            dir: dir.display().to_string(),
+            source_of_dir,
+        })
+    }
+}
+
+/// A running etcd + kube-apiserver + kube-controller-manager.
+pub struct ControlPlane {
+    dir: tempfile::TempDir,
+    // stopped in reverse order of start
+    children: Vec<(String, Child)>,
+    port: u16,
+    ca_pem: String,
+    kubectl: PathBuf,
+}
+
+impl ControlPlane {
+    /// Makes certificates, starts etcd, the API server (waits for `/readyz`) and the
+    /// controller-manager (waits until it made the `default` ServiceAccount).
+    pub fn start() -> Result<Self> {
+        let etcd_bin = kube_bin("etcd")?;
+        let apiserver_bin = kube_bin("kube-apiserver")?;
+        let kcm_bin = kube_bin("kube-controller-manager")?;
+        let kubectl = kube_bin("kubectl")?;
+        let dir = tempfile::Builder::new()
+            .prefix("ferrovault-k8s-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                what: "create temp dir for the control plane".into(),
+                source,
+            })?;
+        let pki = Pki::create(dir.path())?;
+        let port = free_port();
+        let mut cp = Self {
+            dir,
+            children: Vec::new(),
+            port,
+            ca_pem: read(&pki.ca_cert)?,
+            kubectl,
+        };
+        write_kubeconfig(&cp.kubeconfig_path(), &cp.server_url(), &pki)?;
+
+        let etcd_port = free_port();
+        let etcd_peer = free_port();
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let peer_url = format!("http://127.0.0.1:{etcd_peer}");
+        let data = cp.path("etcd-data");
+        cp.spawn(
+            "etcd",
+            &etcd_bin,
+            &[
+                "--name=default".into(),
+                format!("--data-dir={}", data.display()),
+                format!("--listen-client-urls={etcd_url}"),
+                format!("--advertise-client-urls={etcd_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster=default={peer_url}"),
+                "--unsafe-no-fsync=true".into(),
+                "--log-level=warn".into(),
+            ],
+        )?;
+        cp.wait_component("etcd", || {
+            http_get_ok(etcd_port, "/health", b"\"health\":\"true\"")
+        })?;
+
+        let p = |path: &Path| path.display().to_string();
+        cp.spawn(
+            "kube-apiserver",
+            &apiserver_bin,
+            &[
+                format!("--etcd-servers={etcd_url}"),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                format!("--secure-port={port}"),
+                format!("--cert-dir={}", cp.path("apiserver-certs").display()),
+                format!("--tls-cert-file={}", p(&pki.serving_cert)),
+                format!("--tls-private-key-file={}", p(&pki.serving_key)),
+                format!("--client-ca-file={}", p(&pki.ca_cert)),
+                format!("--service-account-key-file={}", p(&pki.sa_pub)),
+                format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
+                format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
+                format!("--api-audiences={API_AUDIENCES}"),
+                "--authorization-mode=Node,RBAC".into(),
+                // only an allocation range inside the API server: nothing ever sends traffic to it
+                "--service-cluster-ip-range=10.0.0.0/24".into(),
+                // the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse
+                "--endpoint-reconciler-type=none".into(),
+                "--profiling=false".into(),
+            ],
+        )?;
+        cp.wait_component("kube-apiserver", || {
+            cp.kubectl(&["get", "--raw", "/readyz"])
+                .ok()
+                .filter(|out| out.trim() == "ok")
+        })?;
+
+        let kubeconfig = p(&cp.kubeconfig_path());
+        cp.spawn(
+            "kube-controller-manager",
+            &kcm_bin,
+            &[
+                format!("--kubeconfig={kubeconfig}"),
+                format!("--authentication-kubeconfig={kubeconfig}"),
+                format!("--authorization-kubeconfig={kubeconfig}"),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={}", free_port()),
+                format!("--cert-dir={}", cp.path("kcm-certs").display()),
+                "--controllers=*".into(),
+                format!("--service-account-private-key-file={}", p(&pki.sa_key)),
+                format!("--root-ca-file={}", p(&pki.ca_cert)),
+                format!("--cluster-signing-cert-file={}", p(&pki.ca_cert)),
+                format!("--cluster-signing-key-file={}", p(&pki.ca_key)),
+                "--use-service-account-credentials=true".into(),
+                "--leader-elect=false".into(),
+                "--profiling=false".into(),
+            ],
+        )?;
+        cp.wait_component("kube-controller-manager", || {
+            cp.kubectl(&["get", "serviceaccount", "default", "-n", "default", "-o", "name"])
+                .ok()
+        })?;
+        Ok(cp)
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The API server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A kubeconfig with cluster-admin (`system:masters`) client credentials.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.path("kubeconfig")
+    }
+
+    /// The PEM of the cluster CA (signs the API server's certificate and client certificates).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The cluster CA certificate file.
+    pub fn ca_path(&self) -> PathBuf {
+        self.path("pki/ca.crt")
+    }
+
+    /// A scratch directory that lives as long as the control plane (component logs are in it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `dir()/name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The kubectl binary used (built with the control plane, so it matches the server).
+    pub fn kubectl_bin(&self) -> &Path {
+        &self.kubectl
+    }
+
+    /// Runs `kubectl <args>` as cluster-admin and returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> Result<String> {
+        self.kubectl_with_stdin(args, None)
+    }
+
+    /// Runs `kubectl <args>` with `stdin` (e.g. `apply -f -`) and returns stdout.
+    pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        run(&self.kubectl, &self.kubectl_env(), args, stdin)
+    }
+
+    /// `kubectl <args> -o json`, parsed.
+    pub fn kubectl_json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let mut full = args.to_vec();
+        full.extend(["-o", "json"]);
+        let out = self.kubectl(&full)?;
+        serde_json::from_str(&out).map_err(|source| Error::Json {
+            command: command_words(args),
+            source,
+        })
+    }
+
+    /// `kubectl apply -f -` of a YAML or JSON manifest.
+    pub fn apply(&self, manifest: &str) -> Result<String> {
+        self.kubectl_with_stdin(&["apply", "-f", "-"], Some(manifest))
+    }
+
+    /// The environment for kubectl and helm: `KUBECONFIG` pointing at the admin kubeconfig.
+    pub fn kubectl_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("KUBECONFIG".into(), self.kubeconfig_path().display().to_string()),
+            ("HOME".into(), self.dir.path().display().to_string()),
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        ]
+    }
+
+    /// Polls `/readyz` until the API server answers `ok`.
+    pub fn wait_ready(&self) -> Result<()> {
+        self.wait_component("kube-apiserver", || {
+            self.kubectl(&["get", "--raw", "/readyz"])
+                .ok()
+                .filter(|out| out.trim() == "ok")
+        })
+        .map(drop)
+    }
+
+    /// A service-account token for `namespace/service_account` with `audience`, from the
+    /// TokenRequest API (`kubectl create token`), valid for an hour.
+    pub fn create_token(&self, namespace: &str, service_account: &str, audience: &str) -> Result<String> {
+        let audience = format!("--audience={audience}");
+        let out = self.kubectl(&[
+            "create",
+            "token",
+            service_account,
+            "-n",
+            namespace,
+            &audience,
+            "--duration=1h",
+        ])?;
+        Ok(out.trim().to_owned())
+    }
+
+    /// The last `lines` lines of a component's log (`etcd`, `kube-apiserver`,
+    /// `kube-controller-manager`), for failure messages.
+    pub fn log_tail(&self, component: &str, lines: usize) -> String {
+        tail(&self.path(&format!("{component}.log")), lines)
+    }
+
+    /// Kills every component (also done on drop).
+    pub fn stop(&mut self) {
+        while let Some((_, mut child)) = self.children.pop() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn spawn(&mut self, name: &str, bin: &Path, args: &[String]) -> Result<()> {
+        let log_path = self.path(&format!("{name}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
+            what: format!("create {}", log_path.display()),
+            source,
+        })?;
+        let log2 = log.try_clone().map_err(|source| Error::Io {
+            what: "clone log handle".into(),
+            source,
+        })?;
+        let child = Command::new(bin)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: format!("start {}", bin.display()),
+                source,
+            })?;
+        self.children.push((name.to_owned(), child));
+        Ok(())
+    }
+
+    fn wait_component<T>(&self, name: &str, mut check: impl FnMut() -> Option<T>) -> Result<T> {
+        let started = Instant::now();
+        let pid = self.children.iter().find(|(n, _)| n == name).map(|(_, c)| c.id());
+        let alive = || pid.is_none_or(|pid| Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid));
+        let found = wait_for(READY_TIMEOUT, || {
+            if !alive() {
+                return Some(None);
+            }
+            check().map(Some)
+        })
+        .flatten();
+        found.ok_or_else(|| Error::NotReady {
+            component: name.to_owned(),
+            waited: started.elapsed(),
+            log: self.log_tail(name, 40),
+        })
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("server", &self.server_url())
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Certificates and keys of the control plane, made with the `openssl` CLI.
+struct Pki {
+    ca_cert: PathBuf,
+    ca_key: PathBuf,
+    serving_cert: PathBuf,
+    serving_key: PathBuf,
+    sa_key: PathBuf,
+    sa_pub: PathBuf,
+    admin_cert: PathBuf,
+    admin_key: PathBuf,
+}
+
+impl Pki {
+    fn create(base: &Path) -> Result<Self> {
+        let dir = base.join("pki");
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: format!("create {}", dir.display()),
+            source,
+        })?;
+        let f = |name: &str| dir.join(name);
+        let pki = Self {
+            ca_cert: f("ca.crt"),
+            ca_key: f("ca.key"),
+            serving_cert: f("apiserver.crt"),
+            serving_key: f("apiserver.key"),
+            sa_key: f("sa.key"),
+            sa_pub: f("sa.pub"),
+            admin_cert: f("admin.crt"),
+            admin_key: f("admin.key"),
+        };
+        let s = |p: &Path| p.display().to_string();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        let (ca_key, ca_cert) = (s(&pki.ca_key), s(&pki.ca_cert));
+        ca.extend([
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ferrovault-e2e-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        ]);
+        openssl(&ca)?;
+        pki.leaf(
+            &dir,
+            "apiserver",
+            "/CN=kube-apiserver",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n\
+             extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+        )?;
+        pki.leaf(
+            &dir,
+            "admin",
+            "/O=system:masters/CN=ferrovault-e2e-admin",
+            "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+        )?;
+        openssl(&["genrsa", "-out", &s(&pki.sa_key), "2048"])?;
+        openssl(&["rsa", "-in", &s(&pki.sa_key), "-pubout", "-out", &s(&pki.sa_pub)])?;
+        Ok(pki)
+    }
+
+    /// `<name>.key` + `<name>.crt` signed by the CA with the extensions in `ext`.
+    fn leaf(&self, dir: &Path, name: &str, subject: &str, ext: &str) -> Result<()> {
+        let key = dir.join(format!("{name}.key")).display().to_string();
+        let csr = dir.join(format!("{name}.csr")).display().to_string();
+        let crt = dir.join(format!("{name}.crt")).display().to_string();
+        let ext_path = dir.join(format!("{name}.ext"));
+        std::fs::write(&ext_path, ext).map_err(|source| Error::Io {
+            what: format!("write {}", ext_path.display()),
+            source,
+        })?;
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            subject,
+        ])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &self.ca_cert.display().to_string(),
+            "-CAkey",
+            &self.ca_key.display().to_string(),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &crt,
+            "-extfile",
+            &ext_path.display().to_string(),
+        ])
+        .map(drop)
+    }
+}
+
+fn write_kubeconfig(path: &Path, server: &str, pki: &Pki) -> Result<()> {
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    \
+         certificate-authority: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate: {cert}\n    \
+         client-key: {key}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: admin\n\
+         current-context: e2e\n",
+        ca = pki.ca_cert.display(),
+        cert = pki.admin_cert.display(),
+        key = pki.admin_key.display(),
+    );
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        what: format!("write {}", path.display()),
+        source,
+    })
+}
+
+fn openssl(args: &[&str]) -> Result<String> {
+    run(
+        Path::new("openssl"),
+        &[("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        args,
+        None,
+    )
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        what: format!("read {}", path.display()),
+        source,
+    })
+}
+
+/// Runs `program args` with exactly `env`; stdout on success, [`Error::Command`] (command words and
+/// stderr, never stdin or `k=v` values) otherwise.
+pub fn run(program: &Path, env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::Io {
+            what: format!("run {name} {}", command_words(args)),
+            source,
+        })?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).map_err(|source| Error::Io {
+            what: format!("write stdin of {name}"),
+            source,
+        })?;
+    }
+    let out = child.wait_with_output().map_err(|source| Error::Io {
+        what: format!("wait for {name} {}", command_words(args)),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command: format!("{name} {}", command_words(args)),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The words of a command up to the first `k=v` argument that is not a flag (values may be secrets).
+fn command_words(args: &[&str]) -> String {
+    args.iter()
+        .take_while(|a| !a.contains('=') || a.starts_with('-'))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Plain-HTTP `GET path` on 127.0.0.1:`port` answered 200 with `needle` in the body.
+fn http_get_ok(port: u16, path: &str, needle: &[u8]) -> Option<()> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut body = Vec::new();
+    stream.read_to_end(&mut body).ok()?;
+    (body.starts_with(b"HTTP/1.0 200") || body.starts_with(b"HTTP/1.1 200"))
+        .then_some(())
+        .filter(|_| body.windows(needle.len()).any(|w| w == needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_words_stop_before_values() {
+        assert_eq!(
+            command_words(&["create", "token", "sa", "--audience=x"]),
+            "create token sa --audience=x"
+        );
+        assert_eq!(
+            command_words(&["create", "secret", "generic", "s", "pw=hunter2"]),
+            "create secret generic s"
+        );
+    }
+
+    #[test]
+    fn a_missing_binary_says_how_to_build_it() {
+        let err = kube_bin("no-such-binary-ferrovault").unwrap_err().to_string();
+        assert!(err.contains("scripts/control-plane.sh build"), "{err}");
+    }
+}
