@@ -26,6 +26,8 @@ const MAX_PASSES: usize = 64;
 pub(crate) struct Native {
     registry: Handlebars<'static>,
     static_deps: Vec<Dependency>,
+    /// Literal names given to `env`, `mustEnv` and `envOrDefault`, per function.
+    env_names: Vec<(Func, Vec<String>)>,
 }
 
 impl std::fmt::Debug for Native {
@@ -71,10 +73,15 @@ impl Native {
             }
         }
         registry.register_helper("go_print", Box::new(GoPrint));
+        let env_names = [Func::Env, Func::MustEnv, Func::EnvOrDefault]
+            .into_iter()
+            .map(|f| (f, env_names(&template, f.name())))
+            .collect();
         registry.register_template(NAME, template);
         Ok(Self {
             registry,
             static_deps,
+            env_names,
         })
     }
 
@@ -129,17 +136,10 @@ impl Native {
                 }),
             );
         }
-        for func in [Func::Env, Func::MustEnv, Func::EnvOrDefault] {
-            let value = |name: &str| data.env(name);
-            // Environment values are resolved now: helpers must be Send + Sync.
-            let env: BTreeMap<String, Option<String>> = env_names(template, func.name())
-                .into_iter()
-                .map(|n| {
-                    let v = value(&n);
-                    (n, v)
-                })
-                .collect();
-            rc.register_local_helper(func.name(), Box::new(EnvHelper { func, env }));
+        // Environment values are resolved before the render: helpers must be Send + Sync.
+        for (func, names) in &self.env_names {
+            let env = names.iter().map(|n| (n.clone(), data.env(n))).collect();
+            rc.register_local_helper(func.name(), Box::new(EnvHelper { func: *func, env }));
         }
         let mut out = StringOutput::new();
         template

@@ -756,3 +756,16 @@ fn native_handlebars_is_detected_without_marker() {
     let e = compile_err("{{#with}}{{ plugin }}");
     assert!(e.contains("line 1"), "{e}");
 }
+
+#[test]
+fn compiled_templates_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Compiled>();
+    assert_send_sync::<TemplateError>();
+}
+
+#[test]
+fn native_env_helpers_use_the_data_source() {
+    let t = format!("{HANDLEBARS_MARKER}\n{{{{env \"POD_NAME\"}}}}|{{{{envOrDefault \"NOPE\" \"d\"}}}}");
+    assert_eq!(render_ok(&t, &Env), "web-0|d");
+}
