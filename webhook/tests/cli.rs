@@ -1,0 +1,150 @@
+//! `ferrovault-webhook inject`, the dry-run CLI, as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrovault-webhook");
+
+fn seed_pod() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/seed-pod.yaml")
+}
+
+fn inject(file: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .args([
+            "inject",
+            "--vault-address",
+            "https://vault.vault.svc:8200",
+            "--file",
+        ])
+        .arg(file)
+        .args(extra)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+fn container<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+fn mounts(c: &Value) -> Vec<(String, String)> {
+    c["volumeMounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    (
+                        m["name"].as_str().unwrap().to_owned(),
+                        m["mountPath"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn seed_pod_gets_agents_volume_token_and_status() {
+    let out = inject(&seed_pod(), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spec = &pod["spec"];
+    let init = container(&spec["initContainers"], "vault-agent-init");
+    let sidecar = container(&spec["containers"], "vault-agent");
+    let app = container(&spec["containers"], "moscow-time-python");
+    let secrets = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "vault-secrets")
+        .unwrap();
+    assert_eq!(secrets["emptyDir"]["medium"], "Memory");
+    assert!(mounts(app).contains(&("vault-secrets".into(), "/vault/secrets".into())));
+    for agent in [init, sidecar] {
+        assert_eq!(agent["command"], serde_json::json!(["/ferrovault-agent"]));
+        let sa = agent["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount")
+            .expect("service-account token mounted into the agent");
+        assert_eq!(sa["readOnly"], true);
+        assert_eq!(
+            agent["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(agent["securityContext"]["runAsNonRoot"], true);
+    }
+    assert_eq!(
+        pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+        "injected"
+    );
+
+    // feeding the output back changes nothing
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("injected.json");
+    std::fs::write(&again, &out.stdout).unwrap();
+    let out2 = inject(&again, &[]);
+    assert!(out2.status.success());
+    let pod2: Value = serde_json::from_slice(&out2.stdout).unwrap();
+    assert_eq!(pod, pod2);
+    let patch = inject(&again, &["--output", "patch"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&patch.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn invalid_annotation_exits_1_naming_it_and_unreadable_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    let text = std::fs::read_to_string(seed_pod())
+        .unwrap()
+        .replace("agent-inject: \"true\"", "agent-inject: \"tRuE\"");
+    std::fs::write(&bad, text).unwrap();
+    let out = inject(&bad, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("vault.hashicorp.com/agent-inject"), "{stderr}");
+    assert!(stderr.contains("tRuE"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    let out = inject(&dir.path().join("missing.yaml"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(dir.path().join("junk"), "{{{ s3cr3t").unwrap();
+    let out = inject(&dir.path().join("junk"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr3t"));
+}
+
+#[test]
+fn review_output_and_native_sidecar_by_kubernetes_version() {
+    let out = inject(&seed_pod(), &["--output", "review"]);
+    assert!(out.status.success());
+    let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(review["response"]["allowed"], true);
+    assert!(review["response"]["patch"].is_string());
+
+    let out = inject(&seed_pod(), &["--kubernetes-version", "1.31"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let agent = container(&pod["spec"]["initContainers"], "vault-agent");
+    assert_eq!(agent["restartPolicy"], "Always");
+    assert_eq!(agent["args"], serde_json::json!(["native"]));
+    assert!(agent["startupProbe"]["exec"]["command"].is_array());
+    assert!(
+        pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "vault-agent")
+    );
+}
