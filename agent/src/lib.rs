@@ -50,9 +50,10 @@ pub fn init_logging(log: &LogConfig) {
         _ => "info".to_owned(),
     };
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,ferrovault_agent={level}")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,rustify=off,vaultrs=off,ferrovault_agent={level}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if log.format == "json" {
         builder.json().try_init()

@@ -420,7 +420,8 @@ impl Agent {
         for (dep, fetched) in fetched {
             let differs = cache
                 .get(&dep)
-                .is_none_or(|old| old.fetched.value != fetched.value);
+                .is_none_or(|old| !same_data(&old.fetched.value, &fetched.value));
+            tracing::debug!(dependency = %describe(&dep), changed = differs, "re-fetched");
             if differs {
                 changed.insert(dep.clone());
             }
@@ -462,5 +463,15 @@ impl Agent {
             due: Instant::now() + wait.max(Duration::from_millis(100)),
             renew,
         }
+    }
+}
+
+/// Whether two fetched values carry the same data (the per-request `RequestID` aside).
+fn same_data(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| k == "RequestID" || b.get(k) == Some(v))
+        }
+        _ => a == b,
     }
 }
