@@ -182,6 +182,50 @@ pub struct ServeArgs {
     /// How often the certificate files are checked for changes (Go duration).
     #[arg(long, env = "FERROVAULT_TLS_RELOAD_INTERVAL", default_value = "1s", value_parser = duration)]
     pub tls_reload_interval: Duration,
+    /// Auto TLS: make, share and rotate the serving certificate, and keep the `caBundle` of this
+    /// MutatingWebhookConfiguration up to date (replaces --tls-cert-file/--tls-key-file).
+    #[arg(long, env = "AGENT_INJECT_TLS_AUTO")]
+    pub tls_auto: Option<String>,
+    /// Auto TLS: subjectAltNames of the serving certificate, comma-separated (IP addresses detected).
+    #[arg(long, env = "AGENT_INJECT_TLS_AUTO_HOSTS", default_value = "")]
+    pub tls_auto_hosts: String,
+    /// Auto TLS: the Secret shared by all replicas (CA, serving pair).
+    #[arg(
+        long,
+        env = "FERROVAULT_TLS_AUTO_SECRET",
+        default_value = "ferrovault-webhook-tls"
+    )]
+    pub tls_auto_secret: String,
+    /// Auto TLS: the Lease electing the replica that writes the Secret and patches `caBundle`.
+    #[arg(
+        long,
+        env = "FERROVAULT_LEADER_LEASE",
+        default_value = "ferrovault-webhook-leader"
+    )]
+    pub leader_lease: String,
+    /// Auto TLS: namespace of the Secret and the Lease (this pod's).
+    #[arg(long, env = "NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// Auto TLS: this replica's identity in the Lease (default: the hostname).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Auto TLS: lifetime of a new CA (Go duration).
+    #[arg(long, env = "FERROVAULT_TLS_AUTO_CA_VALIDITY", default_value = "87600h", value_parser = duration)]
+    pub tls_auto_ca_validity: Duration,
+    /// Auto TLS: lifetime of a serving certificate (Go duration), renewed when a third is left.
+    /// 90 days, not vault-k8s' 24 h: a leader outage then has 30 days to heal, not 2.4 hours.
+    #[arg(long, env = "FERROVAULT_TLS_AUTO_LEAF_VALIDITY", default_value = "2160h", value_parser = duration)]
+    pub tls_auto_leaf_validity: Duration,
+    /// Auto TLS: how often the leader re-checks the Secret and caBundle and followers re-read the
+    /// Secret (Go duration).
+    #[arg(long, env = "FERROVAULT_TLS_AUTO_CHECK_INTERVAL", default_value = "1m", value_parser = duration)]
+    pub tls_auto_check_interval: Duration,
+    /// Auto TLS: how long the leader Lease lasts without renewal (Go duration).
+    #[arg(long, env = "FERROVAULT_LEADER_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+    pub leader_lease_duration: Duration,
+    /// Auto TLS: how often the leader renews the Lease (Go duration).
+    #[arg(long, env = "FERROVAULT_LEADER_RENEW_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub leader_renew_interval: Duration,
 }
 
 /// Flags of `inject`.

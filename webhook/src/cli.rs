@@ -9,6 +9,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::json;
 
 use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, supports_native_sidecars};
+use crate::autotls::{self, AutoTlsConfig};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::review::{Outcome, answer, describe_json_error};
@@ -69,7 +70,19 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     };
     let defaults = args.injector.defaults(native_supported);
     let certs = Arc::new(CertStore::default());
+    let auto_tls = match AutoTlsConfig::from_args(&args)? {
+        // Listen at once: readiness stays 503 until the first certificate is loaded.
+        Some(config) => {
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| Error::Kube(format!("auto TLS needs the Kubernetes API: {e}")))?;
+            tracing::info!(webhook_config = %config.webhook_config, secret = %config.secret, lease = %config.lease, identity = %config.identity, "auto TLS enabled");
+            Some(autotls::spawn(client, config, certs.clone()))
+        }
+        None => None,
+    };
     let _watch = match (&args.tls_cert_file, &args.tls_key_file) {
+        _ if auto_tls.is_some() => None,
         (Some(cert), Some(key)) => {
             let files = CertFiles {
                 cert: cert.clone(),
@@ -80,7 +93,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
         }
         _ => {
             return Err(Error::Config(
-                "no serving certificate: set --tls-cert-file and --tls-key-file".into(),
+                "no serving certificate: set --tls-cert-file and --tls-key-file, or --tls-auto".into(),
             ));
         }
     };
@@ -95,7 +108,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     let router = app(state, &args.telemetry_path);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, native_sidecar = native_supported, "ferrovault-webhook serving");
-    serve(listener, tls, router, shutdown_signal(), args.drain_timeout).await?;
+    let served = serve(listener, tls, router, shutdown_signal(), args.drain_timeout).await;
+    if let Some(auto_tls) = auto_tls {
+        auto_tls.shutdown().await;
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

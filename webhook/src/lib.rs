@@ -6,6 +6,7 @@
 //! - [`args`], [`cli`]: the command line (`serve`, `inject`).
 
 pub mod args;
+pub mod autotls;
 pub mod cli;
 pub mod error;
 pub mod inject;
