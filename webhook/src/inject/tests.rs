@@ -550,6 +550,9 @@ fn default_uid_gid_and_no_share_process_namespace() {
 
 // === 4.5 secrets ===
 
+/// Annotations → expected secret names.
+type NamesCase<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 fn secret_names(annotations: &[(&str, &str)]) -> Vec<String> {
     spec_of(&test_pod(&basic(annotations)))
         .secrets
@@ -561,7 +564,7 @@ fn secret_names(annotations: &[(&str, &str)]) -> Vec<String> {
 #[test]
 fn secret_names_follow_vault_k8s() {
     // cases 34–39, 41
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[NamesCase] = &[
         (&[("agent-inject-secret-foobar", "test1")], &["foobar"]),
         (&[("agent-inject-secret-FOOBAR", "test2")], &["foobar"]),
         (&[("agent-inject-secret-foobar-2_3", "test3")], &["foobar-2_3"]),
@@ -619,7 +622,7 @@ fn secrets_are_sorted_by_name() {
 #[test]
 fn templates_define_secrets() {
     // case 43
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[NamesCase] = &[
         (
             &[
                 ("agent-inject-secret-foobar", "p"),
