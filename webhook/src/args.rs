@@ -237,6 +237,11 @@ pub struct InjectArgs {
     /// A Pod or an AdmissionReview, JSON or YAML (`-` = stdin).
     #[arg(long, short)]
     pub file: PathBuf,
+    /// In a multi-document input, the document to mutate as KIND/NAME (default: the first Pod,
+    /// AdmissionReview or workload). A workload (Deployment, StatefulSet, …) becomes the pod its
+    /// controller would create, with the service-account token volume the API server adds.
+    #[arg(long)]
+    pub select: Option<String>,
     /// Namespace of the request (default: the pod's, else `default`).
     #[arg(long, short)]
     pub namespace: Option<String>,
@@ -396,7 +401,7 @@ mod tests {
             let sc = cmd.find_subcommand(sub).unwrap();
             for arg in sc.get_arguments() {
                 let id = arg.get_id().as_str();
-                if ["file", "namespace", "output", "help", "version"].contains(&id) {
+                if ["file", "select", "namespace", "output", "help", "version"].contains(&id) {
                     continue;
                 }
                 assert!(arg.get_env().is_some(), "{sub} --{id} has no environment twin");

@@ -1,11 +1,12 @@
 //! The two subcommands: `serve` and `inject`.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use serde::Deserialize as _;
 use serde_json::json;
 
 use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, supports_native_sidecars};
@@ -125,7 +126,8 @@ pub fn run_inject(args: &InjectArgs) -> i32 {
                 eprintln!("denied: {message}");
                 1
             } else {
-                println!("{out}");
+                // a closed pipe (`| head`) is not an error worth a panic
+                let _ = writeln!(std::io::stdout().lock(), "{out}");
                 0
             }
         }
@@ -148,9 +150,133 @@ fn read_input(args: &InjectArgs) -> Result<serde_json::Value, Error> {
         path: path.clone(),
         source,
     })?;
-    // YAML is a superset of JSON; serde_yaml errors carry positions but no content.
-    serde_yaml::from_str(&text)
-        .map_err(|e| Error::BadRequest(format!("{} is neither JSON nor YAML: {e}", path.display())))
+    // YAML is a superset of JSON; a multi-document stream (`helm template` output) is accepted.
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_json::Value::deserialize(doc)
+            .map_err(|e| Error::BadRequest(format!("{} is neither JSON nor YAML: {e}", path.display())))?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    select_document(docs, args.select.as_deref())
+        .map_err(|e| Error::BadRequest(format!("{}: {e}", path.display())))
+}
+
+/// Kinds whose pod template `inject` can mutate, and where the template is.
+const WORKLOADS: [(&str, &str); 6] = [
+    ("Deployment", "/spec/template"),
+    ("StatefulSet", "/spec/template"),
+    ("DaemonSet", "/spec/template"),
+    ("ReplicaSet", "/spec/template"),
+    ("Job", "/spec/template"),
+    ("CronJob", "/spec/jobTemplate/spec/template"),
+];
+
+fn kind_of(doc: &serde_json::Value) -> &str {
+    doc.get("kind").and_then(|k| k.as_str()).unwrap_or("")
+}
+
+fn name_of(doc: &serde_json::Value) -> &str {
+    doc.pointer("/metadata/name").and_then(|k| k.as_str()).unwrap_or("")
+}
+
+/// Picks the document to mutate: `--select KIND/NAME`, else the first Pod, AdmissionReview or workload.
+/// A workload becomes the pod its controller would create.
+pub fn select_document(docs: Vec<serde_json::Value>, select: Option<&str>) -> Result<serde_json::Value, String> {
+    let usable = |d: &serde_json::Value| {
+        let k = kind_of(d);
+        k == "Pod" || k == "AdmissionReview" || WORKLOADS.iter().any(|(w, _)| *w == k)
+    };
+    let doc = match select {
+        Some(sel) => {
+            let (kind, name) = sel
+                .split_once('/')
+                .ok_or_else(|| format!("--select {sel:?}: expected KIND/NAME, e.g. StatefulSet/moscow-python"))?;
+            docs.into_iter()
+                .find(|d| kind_of(d).eq_ignore_ascii_case(kind) && name_of(d) == name)
+                .ok_or_else(|| format!("no {kind} named {name:?} in the input"))?
+        }
+        None if docs.len() == 1 && kind_of(&docs[0]).is_empty() => docs.into_iter().next().unwrap_or_default(),
+        None => docs
+            .into_iter()
+            .find(usable)
+            .ok_or("no Pod, AdmissionReview or workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) in the input")?,
+    };
+    Ok(match WORKLOADS.iter().find(|(w, _)| *w == kind_of(&doc)) {
+        Some((kind, pointer)) => pod_from_template(&doc, kind, pointer)?,
+        None => doc,
+    })
+}
+
+/// The pod a workload's controller would create, after the API server's ServiceAccount admission
+/// (which runs before mutating webhooks) added the projected token volume.
+fn pod_from_template(doc: &serde_json::Value, kind: &str, pointer: &str) -> Result<serde_json::Value, String> {
+    let template = doc
+        .pointer(pointer)
+        .ok_or_else(|| format!("{kind} {:?} has no pod template", name_of(doc)))?;
+    let name = name_of(doc);
+    let mut pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": template.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+        "spec": template.get("spec").cloned().unwrap_or_else(|| serde_json::json!({})),
+    });
+    let pod_name = match kind {
+        "StatefulSet" => format!("{name}-0"),
+        _ => format!("{name}-demo0"),
+    };
+    pod["metadata"]["name"] = serde_json::Value::String(pod_name);
+    if let Some(ns) = doc.pointer("/metadata/namespace") {
+        pod["metadata"]["namespace"] = ns.clone();
+    }
+    if matches!(kind, "Job" | "CronJob") {
+        pod["metadata"]["ownerReferences"] = serde_json::json!([{
+            "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": "00000000-0000-0000-0000-000000000001",
+            "controller": true, "blockOwnerDeletion": true
+        }]);
+    }
+    add_service_account_token(&mut pod);
+    Ok(pod)
+}
+
+/// What the ServiceAccount admission plugin does: a `kube-api-access-*` projected volume mounted at
+/// `/var/run/secrets/kubernetes.io/serviceaccount` in every container, unless automount is off.
+fn add_service_account_token(pod: &mut serde_json::Value) {
+    let spec = &mut pod["spec"];
+    if spec.get("automountServiceAccountToken") == Some(&serde_json::Value::Bool(false)) {
+        return;
+    }
+    const PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let volume = "kube-api-access-demo0";
+    let mount = serde_json::json!({"name": volume, "mountPath": PATH, "readOnly": true});
+    for list in ["initContainers", "containers"] {
+        if let Some(containers) = spec.get_mut(list).and_then(|c| c.as_array_mut()) {
+            for c in containers {
+                let mounts = c
+                    .as_object_mut()
+                    .map(|o| o.entry("volumeMounts").or_insert_with(|| serde_json::json!([])));
+                if let Some(serde_json::Value::Array(mounts)) = mounts {
+                    if !mounts.iter().any(|m| m["mountPath"] == PATH) {
+                        mounts.push(mount.clone());
+                    }
+                }
+            }
+        }
+    }
+    let volumes = spec
+        .as_object_mut()
+        .map(|o| o.entry("volumes").or_insert_with(|| serde_json::json!([])));
+    if let Some(serde_json::Value::Array(volumes)) = volumes {
+        volumes.push(serde_json::json!({
+            "name": volume,
+            "projected": {"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+            ]}
+        }));
+    }
 }
 
 /// Runs one offline admission. Returns the output text, and the denial message if denied.
@@ -165,8 +291,10 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
     let kind = input.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let (request, pod_json): (AdmissionRequest<DynamicObject>, serde_json::Value) = match kind {
         "AdmissionReview" => {
-            let review: AdmissionReview<DynamicObject> = serde_json::from_value(input.clone())
-                .map_err(|e| Error::BadRequest(format!("not an AdmissionReview: {}", describe_json_error(&e))))?;
+            let review: AdmissionReview<DynamicObject> =
+                serde_json::from_value(input.clone()).map_err(|e| {
+                    Error::BadRequest(format!("not an AdmissionReview: {}", describe_json_error(&e)))
+                })?;
             let request: AdmissionRequest<DynamicObject> = review
                 .try_into()
                 .map_err(|_| Error::BadRequest("AdmissionReview has no request".into()))?;
@@ -203,8 +331,12 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
                     "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
                 }
             });
-            let review: AdmissionReview<DynamicObject> = serde_json::from_value(review)
-                .map_err(|e| Error::BadRequest(format!("cannot wrap the Pod in an AdmissionReview: {}", describe_json_error(&e))))?;
+            let review: AdmissionReview<DynamicObject> = serde_json::from_value(review).map_err(|e| {
+                Error::BadRequest(format!(
+                    "cannot wrap the Pod in an AdmissionReview: {}",
+                    describe_json_error(&e)
+                ))
+            })?;
             let request = review
                 .try_into()
                 .map_err(|_| Error::BadRequest("AdmissionReview has no request".into()))?;
@@ -222,9 +354,9 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
     }
     let out = match args.output {
         Output::Review => serde_json::to_string_pretty(&reviewed.response_json()),
-        Output::Patch => serde_json::to_string_pretty(
-            &reviewed.patch.clone().unwrap_or(json_patch::Patch(Vec::new())),
-        ),
+        Output::Patch => {
+            serde_json::to_string_pretty(&reviewed.patch.clone().unwrap_or(json_patch::Patch(Vec::new())))
+        }
         Output::Pod => {
             let mut pod = pod_json;
             if let Some(patch) = &reviewed.patch {

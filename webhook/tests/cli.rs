@@ -148,3 +148,72 @@ fn review_output_and_native_sidecar_by_kubernetes_version() {
             .all(|c| c["name"] != "vault-agent")
     );
 }
+
+#[test]
+fn helm_template_output_with_a_workload_becomes_its_injected_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("chart.yaml");
+    std::fs::write(
+        &stream,
+        r#"---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a: b}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: moscow-python, namespace: apps}
+spec:
+  serviceName: moscow-python-headless
+  selector: {matchLabels: {app: m}}
+  template:
+    metadata:
+      labels: {app: m}
+      annotations:
+        vault.hashicorp.com/agent-inject: "true"
+        vault.hashicorp.com/agent-inject-secret-database-config.txt: secret/my-secret
+        vault.hashicorp.com/role: internal-app
+    spec:
+      serviceAccountName: internal-app
+      containers: [{name: app, image: x}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    metadata:
+      annotations:
+        vault.hashicorp.com/agent-inject: "true"
+        vault.hashicorp.com/role: internal-app
+    spec:
+      restartPolicy: Never
+      containers: [{name: job, image: x}]
+"#,
+    )
+    .unwrap();
+    let out = inject(&stream, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pod["metadata"]["name"], "moscow-python-0");
+    assert_eq!(pod["metadata"]["namespace"], "apps");
+    let app = container(&pod["spec"]["containers"], "app");
+    assert!(mounts(app).contains(&(
+        "kube-api-access-demo0".into(),
+        "/var/run/secrets/kubernetes.io/serviceaccount".into()
+    )));
+    container(&pod["spec"]["initContainers"], "vault-agent-init");
+    container(&pod["spec"]["containers"], "vault-agent");
+
+    // a Job's pod never gets a sidecar that would keep it running
+    let out = inject(&stream, &["--select", "Job/migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pod["spec"]["containers"].as_array().unwrap().iter().all(|c| c["name"] != "vault-agent"));
+    container(&pod["spec"]["initContainers"], "vault-agent-init");
+
+    let out = inject(&stream, &["--select", "Deployment/nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Deployment named"));
+}
