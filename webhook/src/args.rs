@@ -66,8 +66,12 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_VAULT_ADDR", default_value = "")]
     pub vault_address: String,
     /// Image of the agent containers.
-    #[arg(long, visible_alias = "vault-image", env = "AGENT_INJECT_VAULT_IMAGE",
-          default_value = "ghcr.io/ferrovault/agent:0.1.0")]
+    #[arg(
+        long,
+        visible_alias = "vault-image",
+        env = "AGENT_INJECT_VAULT_IMAGE",
+        default_value = "ghcr.io/ferrovault/agent:0.1.0"
+    )]
     pub agent_image: String,
     /// Auto-auth method type.
     #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_TYPE", default_value = "kubernetes")]
@@ -79,7 +83,12 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_VAULT_NAMESPACE", default_value = "")]
     pub vault_namespace: String,
     /// PEM CA bundle (or its base64) the agents trust.
-    #[arg(long, env = "AGENT_INJECT_VAULT_CACERT_BYTES", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AGENT_INJECT_VAULT_CACERT_BYTES",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub vault_cacert_bytes: String,
     /// HTTPS proxy the agents use to reach Vault.
     #[arg(long, env = "AGENT_INJECT_PROXY_ADDR", default_value = "")]
@@ -127,10 +136,18 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL", default_value = "", value_parser = optional_duration)]
     pub template_static_secret_render_interval: String,
     /// `template_config.max_connections_per_host` (0 = agent default).
-    #[arg(long, env = "AGENT_INJECT_TEMPLATE_MAX_CONNECTIONS_PER_HOST", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "AGENT_INJECT_TEMPLATE_MAX_CONNECTIONS_PER_HOST",
+        default_value_t = 0
+    )]
     pub template_max_connections_per_host: u64,
     /// `template_config.lease_renewal_threshold` (0 = agent default).
-    #[arg(long, env = "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD", default_value_t = 0.0)]
+    #[arg(
+        long,
+        env = "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
+        default_value_t = 0.0
+    )]
     pub template_lease_renewal_threshold: f64,
     /// First auto-auth retry delay (Go duration).
     #[arg(long, env = "AGENT_INJECT_AUTH_MIN_BACKOFF", default_value = "", value_parser = optional_duration)]
@@ -312,7 +329,8 @@ fn go_bool(value: &str) -> Result<bool, String> {
 }
 
 fn duration(value: &str) -> Result<Duration, String> {
-    go::parse_duration(value).ok_or_else(|| format!("invalid duration {value:?}: expected {}", go::DURATION_ACCEPTED))
+    go::parse_duration(value)
+        .ok_or_else(|| format!("invalid duration {value:?}: expected {}", go::DURATION_ACCEPTED))
 }
 
 fn optional_duration(value: &str) -> Result<String, String> {
@@ -325,7 +343,9 @@ fn optional_duration(value: &str) -> Result<String, String> {
 fn default_template(value: &str) -> Result<String, String> {
     match value.to_ascii_lowercase().as_str() {
         t @ ("map" | "json") => Ok(t.to_owned()),
-        _ => Err(format!("invalid default template type {value:?}: expected map or json")),
+        _ => Err(format!(
+            "invalid default template type {value:?}: expected map or json"
+        )),
     }
 }
 
@@ -380,7 +400,10 @@ mod tests {
     #[test]
     fn listen_accepts_go_style_port() {
         assert_eq!(listen_addr(":8080").unwrap(), "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(listen_addr("127.0.0.1:1").unwrap(), "127.0.0.1:1".parse().unwrap());
+        assert_eq!(
+            listen_addr("127.0.0.1:1").unwrap(),
+            "127.0.0.1:1".parse().unwrap()
+        );
         assert!(listen_addr("8080").is_err());
     }
 
@@ -460,9 +483,11 @@ mod tests {
 
     #[test]
     fn bad_flag_values_are_named() {
-        let err = Cli::try_parse_from(["x", "inject", "--file", "p", "--default-template", "yaml"]).unwrap_err();
+        let err =
+            Cli::try_parse_from(["x", "inject", "--file", "p", "--default-template", "yaml"]).unwrap_err();
         assert!(err.to_string().contains("expected map or json"), "{err}");
-        let err = Cli::try_parse_from(["x", "inject", "--file", "p", "--revoke-on-shutdown", "tRuE"]).unwrap_err();
+        let err =
+            Cli::try_parse_from(["x", "inject", "--file", "p", "--revoke-on-shutdown", "tRuE"]).unwrap_err();
         assert!(err.to_string().contains("invalid boolean"), "{err}");
     }
 }

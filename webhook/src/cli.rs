@@ -36,7 +36,9 @@ pub fn install_panic_hook() {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("ferrovault-webhook: internal error at {location} (details withheld: they may contain request data)");
+        eprintln!(
+            "ferrovault-webhook: internal error at {location} (details withheld: they may contain request data)"
+        );
     }));
 }
 
@@ -47,7 +49,10 @@ async fn cluster_supports_native_sidecars() -> Option<bool> {
         .await
         .ok()?
         .ok()?;
-    Some(supports_native_sidecars(&format!("{}.{}", info.major, info.minor)))
+    Some(supports_native_sidecars(&format!(
+        "{}.{}",
+        info.major, info.minor
+    )))
 }
 
 /// `ferrovault-webhook serve`.
@@ -62,7 +67,9 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
         crate::args::NativeSidecar::Auto => match cluster_supports_native_sidecars().await {
             Some(s) => s,
             None => {
-                tracing::warn!("--native-sidecar=auto: the Kubernetes API could not be asked for its version; using classic init + sidecar");
+                tracing::warn!(
+                    "--native-sidecar=auto: the Kubernetes API could not be asked for its version; using classic init + sidecar"
+                );
                 false
             }
         },
@@ -178,12 +185,17 @@ fn kind_of(doc: &serde_json::Value) -> &str {
 }
 
 fn name_of(doc: &serde_json::Value) -> &str {
-    doc.pointer("/metadata/name").and_then(|k| k.as_str()).unwrap_or("")
+    doc.pointer("/metadata/name")
+        .and_then(|k| k.as_str())
+        .unwrap_or("")
 }
 
 /// Picks the document to mutate: `--select KIND/NAME`, else the first Pod, AdmissionReview or workload.
 /// A workload becomes the pod its controller would create.
-pub fn select_document(docs: Vec<serde_json::Value>, select: Option<&str>) -> Result<serde_json::Value, String> {
+pub fn select_document(
+    docs: Vec<serde_json::Value>,
+    select: Option<&str>,
+) -> Result<serde_json::Value, String> {
     let usable = |d: &serde_json::Value| {
         let k = kind_of(d);
         k == "Pod" || k == "AdmissionReview" || WORKLOADS.iter().any(|(w, _)| *w == k)
@@ -211,7 +223,11 @@ pub fn select_document(docs: Vec<serde_json::Value>, select: Option<&str>) -> Re
 
 /// The pod a workload's controller would create, after the API server's ServiceAccount admission
 /// (which runs before mutating webhooks) added the projected token volume.
-fn pod_from_template(doc: &serde_json::Value, kind: &str, pointer: &str) -> Result<serde_json::Value, String> {
+fn pod_from_template(
+    doc: &serde_json::Value,
+    kind: &str,
+    pointer: &str,
+) -> Result<serde_json::Value, String> {
     let template = doc
         .pointer(pointer)
         .ok_or_else(|| format!("{kind} {:?} has no pod template", name_of(doc)))?;

@@ -73,7 +73,10 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP vault_agent_injector_request_queue_length Count of in-flight requests.");
+        let _ = writeln!(
+            out,
+            "# HELP vault_agent_injector_request_queue_length Count of in-flight requests."
+        );
         let _ = writeln!(out, "# TYPE vault_agent_injector_request_queue_length gauge");
         let _ = writeln!(
             out,
@@ -81,7 +84,10 @@ impl Metrics {
             self.in_flight.load(Ordering::Relaxed)
         );
         let name = "vault_agent_injector_request_processing_duration_ms";
-        let _ = writeln!(out, "# HELP {name} Histogram of the request processing duration in milliseconds.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Histogram of the request processing duration in milliseconds."
+        );
         let _ = writeln!(out, "# TYPE {name} histogram");
         for (i, bound) in BUCKETS_MS.iter().enumerate() {
             let _ = writeln!(
@@ -109,7 +115,10 @@ impl Metrics {
             );
         }
         let name = "vault_agent_injector_failed_injections_by_namespace_total";
-        let _ = writeln!(out, "# HELP {name} Total count of failed injections by namespace.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Total count of failed injections by namespace."
+        );
         let _ = writeln!(out, "# TYPE {name} counter");
         for (ns, n) in lock(&self.failures).iter() {
             let _ = writeln!(out, "{name}{{namespace=\"{}\"}} {n}", escape(ns));
@@ -129,7 +138,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

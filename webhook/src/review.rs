@@ -60,8 +60,12 @@ impl Reviewed {
 /// A body that is not a valid AdmissionReview is an [`Error::BadRequest`] (HTTP 400). Anything but a
 /// Pod CREATE is allowed untouched.
 pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Error> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("body is not an AdmissionReview: {}", describe_json_error(&e))))?;
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).map_err(|e| {
+        Error::BadRequest(format!(
+            "body is not an AdmissionReview: {}",
+            describe_json_error(&e)
+        ))
+    })?;
     let request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| Error::BadRequest("AdmissionReview has no request".to_owned()))?;

@@ -57,19 +57,13 @@ impl CertStore {
 
     /// Whether a certificate is available (readiness).
     pub fn is_ready(&self) -> bool {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.current.read().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 }
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -139,7 +133,9 @@ impl CertFiles {
                         tracing::info!(cert = %self.cert.display(), "serving certificate reloaded");
                         last = Some(now);
                     }
-                    Err(e) => tracing::warn!(error = %e, "certificate files changed but are not a usable pair yet"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "certificate files changed but are not a usable pair yet")
+                    }
                 }
             }
         });

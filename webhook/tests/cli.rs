@@ -210,7 +210,13 @@ spec:
     let out = inject(&stream, &["--select", "Job/migrate"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(pod["spec"]["containers"].as_array().unwrap().iter().all(|c| c["name"] != "vault-agent"));
+    assert!(
+        pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "vault-agent")
+    );
     container(&pod["spec"]["initContainers"], "vault-agent-init");
 
     let out = inject(&stream, &["--select", "Deployment/nope"]);

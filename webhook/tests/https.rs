@@ -29,14 +29,11 @@ fn pki(cn: &str) -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, cn);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     Pki {
         ca_pem: ca.pem(),
@@ -203,7 +200,14 @@ async fn admission_health_metrics_and_bad_input_over_tls() {
     let tls = connector(&pki.ca_pem, &[&rustls::version::TLS12, &rustls::version::TLS13]);
     let mut c = connect(server.addr, &tls).await.unwrap();
 
-    let (status, body) = send(&mut c, "POST", "/mutate", Some("application/json"), seed_review("uid-1")).await;
+    let (status, body) = send(
+        &mut c,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        seed_review("uid-1"),
+    )
+    .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let review: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(review["kind"], "AdmissionReview");
@@ -212,7 +216,11 @@ async fn admission_health_metrics_and_bad_input_over_tls() {
     assert_eq!(review["response"]["patchType"], "JSONPatch");
     use base64::Engine as _;
     let patch = base64::engine::general_purpose::STANDARD
-        .decode(review["response"]["patch"].as_str().expect("patch is a base64 string"))
+        .decode(
+            review["response"]["patch"]
+                .as_str()
+                .expect("patch is a base64 string"),
+        )
         .unwrap();
     let patch: Value = serde_json::from_slice(&patch).unwrap();
     assert!(patch.as_array().is_some_and(|ops| !ops.is_empty()), "{patch:#}");
@@ -228,19 +236,40 @@ async fn admission_health_metrics_and_bad_input_over_tls() {
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("body"));
 
-    let (status, body) = send(&mut c, "POST", "/mutate", Some("application/json"), b"{not json s3cr3t".to_vec()).await;
+    let (status, body) = send(
+        &mut c,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        b"{not json s3cr3t".to_vec(),
+    )
+    .await;
     assert_eq!(status, 400);
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("not an AdmissionReview"), "{text}");
     assert!(!text.contains("s3cr3t"), "the body leaked into the error: {text}");
 
-    let (status, body) = send(&mut c, "POST", "/mutate", Some("application/json"), vec![b' '; 65 * 1024]).await;
+    let (status, body) = send(
+        &mut c,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        vec![b' '; 65 * 1024],
+    )
+    .await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
 
     // anything but a Pod CREATE is allowed untouched
     let mut other: Value = serde_json::from_slice(&seed_review("uid-2")).unwrap();
     other["request"]["operation"] = json!("UPDATE");
-    let (status, body) = send(&mut c, "POST", "/mutate", Some("application/json"), serde_json::to_vec(&other).unwrap()).await;
+    let (status, body) = send(
+        &mut c,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        serde_json::to_vec(&other).unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     let review: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(review["response"]["allowed"], true);
@@ -250,7 +279,10 @@ async fn admission_health_metrics_and_bad_input_over_tls() {
     assert_eq!(status, 200);
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("vault_agent_injector_injections_by_namespace_total{injection_type=\"init_and_sidecar\",namespace=\"default\"} 1"), "{text}");
-    assert!(text.contains("vault_agent_injector_request_processing_duration_ms_count"), "{text}");
+    assert!(
+        text.contains("vault_agent_injector_request_processing_duration_ms_count"),
+        "{text}"
+    );
 
     server.stop.take().unwrap().send(()).unwrap();
     drop(c);
@@ -280,9 +312,18 @@ async fn tls13_only_refuses_a_tls12_client() {
         max_body_bytes: 1024,
         request_timeout: Duration::from_secs(5),
     });
-    let task = tokio::spawn(serve(listener, tls, app(state, ""), std::future::pending(), Duration::from_secs(1)));
+    let task = tokio::spawn(serve(
+        listener,
+        tls,
+        app(state, ""),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
     let old = connector(&pki.ca_pem, &[&rustls::version::TLS12]);
-    assert!(connect(addr, &old).await.is_err(), "a TLS 1.2 client was accepted by a tls13 server");
+    assert!(
+        connect(addr, &old).await.is_err(),
+        "a TLS 1.2 client was accepted by a tls13 server"
+    );
     let new = connector(&pki.ca_pem, &[&rustls::version::TLS13]);
     let mut c = connect(addr, &new).await.unwrap();
     assert_eq!(send(&mut c, "GET", "/health/ready", None, vec![]).await.0, 204);
@@ -297,7 +338,18 @@ async fn certificate_rotation_keeps_open_connections_and_serves_the_new_pair() {
     let mut server = start(dir.path(), 1024 * 1024).await;
     let old_tls = connector(&first.ca_pem, &[&rustls::version::TLS13]);
     let mut open = connect(server.addr, &old_tls).await.unwrap();
-    assert_eq!(send(&mut open, "POST", "/mutate", Some("application/json"), seed_review("a")).await.0, 200);
+    assert_eq!(
+        send(
+            &mut open,
+            "POST",
+            "/mutate",
+            Some("application/json"),
+            seed_review("a")
+        )
+        .await
+        .0,
+        200
+    );
 
     let second = pki("second CA");
     write_pair(dir.path(), &second);
@@ -305,7 +357,14 @@ async fn certificate_rotation_keeps_open_connections_and_serves_the_new_pair() {
     // keep sending on the open connection while waiting for the new certificate to be served
     let mut served_new = false;
     for i in 0..400 {
-        let (status, _) = send(&mut open, "POST", "/mutate", Some("application/json"), seed_review(&format!("r{i}"))).await;
+        let (status, _) = send(
+            &mut open,
+            "POST",
+            "/mutate",
+            Some("application/json"),
+            seed_review(&format!("r{i}")),
+        )
+        .await;
         assert_eq!(status, 200, "the open connection broke during rotation");
         if connect(server.addr, &new_tls).await.is_ok() {
             served_new = true;
@@ -339,7 +398,12 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
         .arg(dir.path().join("tls.crt"))
         .arg("--tls-key-file")
         .arg(dir.path().join("tls.key"))
-        .args(["--vault-address", "https://vault:8200", "--native-sidecar", "never"])
+        .args([
+            "--vault-address",
+            "https://vault:8200",
+            "--native-sidecar",
+            "never",
+        ])
         .env_clear()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -385,18 +449,31 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
     assert!(status.success());
     tokio::time::sleep(Duration::from_millis(200)).await;
     // new connections are no longer accepted …
-    assert!(connect(addr, &tls).await.is_err(), "listener still open after SIGTERM");
+    assert!(
+        connect(addr, &tls).await.is_err(),
+        "listener still open after SIGTERM"
+    );
     // … but the in-flight request completes
     stream.write_all(&body[half..]).await.unwrap();
     stream.flush().await.unwrap();
     let mut response = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut response).await.ok();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut response)
+        .await
+        .ok();
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("\"uid\":\"drain\""), "{text}");
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success(), "webhook exited with {exit:?}");
     let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
-    assert!(!stderr.contains("s3cr3t") && !stderr.contains("postgresql://"), "request data in logs: {stderr}");
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        !stderr.contains("s3cr3t") && !stderr.contains("postgresql://"),
+        "request data in logs: {stderr}"
+    );
 }

@@ -358,7 +358,10 @@ mod tests {
         let golden = include_str!("../testdata/agent-config.v1.json");
         let expected: serde_json::Value = serde_json::from_str(golden).unwrap();
         let actual: serde_json::Value = serde_json::from_str(&example().to_json()).unwrap();
-        assert_eq!(actual, expected, "wire format changed: bump CONFIG_VERSION or fix the change");
+        assert_eq!(
+            actual, expected,
+            "wire format changed: bump CONFIG_VERSION or fix the change"
+        );
         assert_eq!(AgentConfig::from_json(golden.as_bytes()).unwrap(), example());
     }
 
@@ -377,7 +380,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let json = example().to_json().replace("\"version\":1", "\"version\":1,\"bogus\":true");
+        let json = example()
+            .to_json()
+            .replace("\"version\":1", "\"version\":1,\"bogus\":true");
         assert!(AgentConfig::from_json(json.as_bytes()).is_err());
     }
 
