@@ -295,10 +295,14 @@ impl<'a> Exec<'a> {
                 let value = self.data.env(&name);
                 let s = match func {
                     Func::Env => value.unwrap_or_default(),
-                    Func::MustEnv => value.ok_or_else(|| fail("mustEnv: the required environment variable is not set (its name is not shown: it may come from secret data)".to_owned()))?,
+                    // The name is not shown: it may come from secret data.
+                    Func::MustEnv => value.filter(|v| !v.is_empty()).ok_or_else(|| {
+                        fail("mustEnv: the required environment variable is empty or unset".to_owned())
+                    })?,
+                    // Set, even to "", wins over the default (consul-template uses LookupEnv).
                     _ => match value {
-                        Some(v) if !v.is_empty() => v,
-                        _ => string_arg(func, &json, 1).map_err(fail)?,
+                        Some(v) => v,
+                        None => string_arg(func, &json, 1).map_err(fail)?,
                     },
                 };
                 Ok(Val::Json(Value::String(s)))

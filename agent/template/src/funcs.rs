@@ -7,7 +7,9 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::printf::{go_printf, go_sprint, go_sprintln};
-use crate::value::{JsonStyle, Val, json_type_name, sorted_entries, write_json};
+use crate::value::{
+    CERT_FIELDS, JsonStyle, SECRET_FIELDS, Val, json_type_name, sorted_entries, write_json, write_struct_json,
+};
 
 /// A supported function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,15 +289,16 @@ impl Args {
             Func::Html => Self::ok_str(html_escape(&go_sprint_args(&self.args))),
             Func::Urlquery => Self::ok_str(query_escape(&go_sprint_args(&self.args))),
             Func::ToJson | Func::ToJsonPretty | Func::ToUnescapedJson | Func::ToUnescapedJsonPretty => {
-                if matches!(self.args[0], Val::Invalid | Val::Json(Value::Null)) && f == Func::ToJson {
-                    return Self::ok_str(String::new());
-                }
                 let style = JsonStyle {
                     pretty: matches!(f, Func::ToJsonPretty | Func::ToUnescapedJsonPretty),
                     escape_html: matches!(f, Func::ToJson | Func::ToJsonPretty),
                 };
                 let mut out = String::new();
-                write_json(&mut out, self.json(0), style, 0);
+                match &self.args[0] {
+                    Val::Secret(v) => write_struct_json(&mut out, v, &SECRET_FIELDS, style),
+                    Val::Cert(v) => write_struct_json(&mut out, v, &CERT_FIELDS, style),
+                    _ => write_json(&mut out, self.json(0), style, 0),
+                }
                 Self::ok_str(out)
             }
             Func::Base64Encode => Self::ok_str(STANDARD.encode(self.str(0)?)),
@@ -391,6 +394,7 @@ impl Args {
             Func::ParseBool => {
                 let s = self.str(0)?;
                 match s.as_str() {
+                    "" => Ok(Val::Json(Value::Bool(false))),
                     "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Val::Json(Value::Bool(true))),
                     "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Val::Json(Value::Bool(false))),
                     _ => Err(self.err("argument is not a boolean (accepted: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)")),

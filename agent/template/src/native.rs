@@ -272,14 +272,14 @@ impl HelperDef for EnvHelper {
         let value = self.env.get(name).cloned().flatten();
         let s = match self.func {
             Func::Env => value.unwrap_or_default(),
-            Func::MustEnv => value.ok_or_else(|| {
+            Func::MustEnv => value.filter(|v| !v.is_empty()).ok_or_else(|| {
                 RenderErrorReason::Other(
-                    "error calling mustEnv: the required environment variable is not set".to_owned(),
+                    "error calling mustEnv: the required environment variable is empty or unset".to_owned(),
                 )
             })?,
             _ => match value {
-                Some(v) if !v.is_empty() => v,
-                _ => args[1].as_str().unwrap_or_default().to_owned(),
+                Some(v) => v,
+                None => args[1].as_str().unwrap_or_default().to_owned(),
             },
         };
         Ok(ScopedJson::Derived(Value::String(s)))

@@ -133,9 +133,12 @@ fn print_struct(out: &mut String, v: &Value, fields: &[&str]) {
         if i > 0 {
             out.push(' ');
         }
-        match v.get(*name) {
-            Some(field) => print_json(out, field),
-            None => print_json(out, &struct_field_default(name)),
+        match (v.get(*name), *name) {
+            // Go prints a nil slice as `[]` and a nil map as `map[]`.
+            (None | Some(Value::Null), "Warnings" | "CAChain") => out.push_str("[]"),
+            (None | Some(Value::Null), "Data") => out.push_str("map[]"),
+            (Some(field), _) => print_json(out, field),
+            (None, _) => print_json(out, &struct_field_default(name)),
         }
     }
     out.push('}');
@@ -256,6 +259,28 @@ pub(crate) fn write_json(out: &mut String, v: &Value, style: JsonStyle, depth: u
             out.push('}');
         }
     }
+}
+
+/// Go's `encoding/json` of a struct value: fields in declaration order, not sorted.
+pub(crate) fn write_struct_json(out: &mut String, v: &Value, fields: &[&str], style: JsonStyle) {
+    out.push('{');
+    for (i, name) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline_indent(out, style, 1);
+        write_json_string(out, name, style.escape_html);
+        out.push(':');
+        if style.pretty {
+            out.push(' ');
+        }
+        match v.get(*name) {
+            Some(field) => write_json(out, field, style, 1),
+            None => write_json(out, &struct_field_default(name), style, 1),
+        }
+    }
+    newline_indent(out, style, 0);
+    out.push('}');
 }
 
 fn json_number(n: &serde_json::Number) -> String {

@@ -617,7 +617,11 @@ impl DataSource for Env {
     }
 
     fn env(&self, name: &str) -> Option<String> {
-        (name == "POD_NAME").then(|| "web-0".to_owned())
+        match name {
+            "POD_NAME" => Some("web-0".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
     }
 }
 
@@ -709,11 +713,21 @@ fn functions() {
         ),
         "web-0||d|web-0"
     );
-    assert!(
-        render_err(&TemplateSource::new(r#"{{ mustEnv "NOPE" }}"#), &Env)
-            .message
-            .contains("mustEnv")
+    assert_eq!(
+        render_ok(
+            r#"[{{ envOrDefault "EMPTY" "d" }}]{{ parseBool "" }}{{ toJSON nil }}"#,
+            &Env
+        ),
+        "[]falsenull"
     );
+    for name in ["NOPE", "EMPTY"] {
+        let t = format!(r#"{{{{ mustEnv "{name}" }}}}"#);
+        assert!(
+            render_err(&TemplateSource::new(&t), &Env)
+                .message
+                .contains("mustEnv")
+        );
+    }
     let ts = render_ok("{{ timestamp }}", &none);
     assert!(
         ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
@@ -768,4 +782,17 @@ fn compiled_templates_can_be_shared_across_threads() {
 fn native_env_helpers_use_the_data_source() {
     let t = format!("{HANDLEBARS_MARKER}\n{{{{env \"POD_NAME\"}}}}|{{{{envOrDefault \"NOPE\" \"d\"}}}}");
     assert_eq!(render_ok(&t, &Env), "web-0|d");
+}
+
+#[test]
+fn secret_struct_prints_and_marshals_in_field_order() {
+    let d = BTreeMap::from([(read("kv/s"), json!({"LeaseDuration": 60, "Data": {"k": "v"}}))]);
+    assert_eq!(
+        render_ok(r#"{{ secret "kv/s" | toJSON }}"#, &d),
+        r#"{"RequestID":"","LeaseID":"","LeaseDuration":60,"Renewable":false,"Data":{"k":"v"},"Warnings":null,"Auth":null,"WrapInfo":null}"#
+    );
+    assert_eq!(
+        render_ok(r#"{{ secret "kv/s" }}"#, &d),
+        "&{  60 false map[k:v] [] <nil> <nil>}"
+    );
 }
