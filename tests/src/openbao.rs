@@ -23,6 +23,7 @@ pub struct DevServer {
     root_token: String,
     dir: tempfile::TempDir,
     generation: u32,
+    tls: bool,
     replay: Mutex<Vec<(Vec<String>, Option<String>)>>,
 }
 
@@ -38,6 +39,16 @@ pub struct AppRoleCreds {
 impl DevServer {
     /// Starts a dev server on `127.0.0.1:<free port>` and waits until it answers `sys/health`.
     pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`DevServer::start`] with `-dev-tls`: HTTPS with a generated CA ([`DevServer::ca_cert`])
+    /// and a certificate for `localhost` and `127.0.0.1`.
+    pub fn start_tls() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|source| Error::Io {
             what: "create temp dir for the dev server".into(),
             source,
@@ -48,6 +59,7 @@ impl DevServer {
             root_token: format!("root-{}", random_hex(24)),
             dir,
             generation: 0,
+            tls,
             replay: Mutex::new(Vec::new()),
         };
         server.spawn()?;
@@ -56,7 +68,17 @@ impl DevServer {
 
     /// `http://127.0.0.1:<port>`.
     pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate of a [`DevServer::start_tls`] server.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.tls_dir().join("vault-ca.pem"))
+    }
+
+    fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
     }
 
     /// The listen port (kept across [`DevServer::restart`]).
@@ -286,14 +308,23 @@ impl DevServer {
             what: "clone log handle".into(),
             source,
         })?;
+        let mut args = vec![
+            "server".to_owned(),
+            "-dev".to_owned(),
+            "-dev-no-store-token".to_owned(),
+            format!("-dev-root-token-id={}", self.root_token),
+            format!("-dev-listen-address=127.0.0.1:{}", self.port),
+        ];
+        if self.tls {
+            std::fs::create_dir_all(self.tls_dir()).map_err(|source| Error::Io {
+                what: "create the dev server's TLS directory".into(),
+                source,
+            })?;
+            args.push("-dev-tls".to_owned());
+            args.push(format!("-dev-tls-cert-dir={}", self.tls_dir().display()));
+        }
         let child = Command::new(bao_bin())
-            .args([
-                "server",
-                "-dev",
-                "-dev-no-store-token",
-                &format!("-dev-root-token-id={}", self.root_token),
-                &format!("-dev-listen-address=127.0.0.1:{}", self.port),
-            ])
+            .args(&args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
@@ -311,10 +342,15 @@ impl DevServer {
             if !self.is_running() {
                 break;
             }
-            if health_ok(self.port) {
+            let ready = if self.tls {
+                self.ca_cert().is_some_and(|ca| ca.exists()) && self.run(&["status"], None).is_ok()
+            } else {
+                health_ok(self.port)
+            };
+            if ready {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(if self.tls { 200 } else { 50 }));
         }
         let waited = started.elapsed();
         self.stop();
@@ -326,13 +362,17 @@ impl DevServer {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
-        let mut child = Command::new(bao_bin())
-            .args(args)
+        let mut cmd = Command::new(bao_bin());
+        cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("BAO_ADDR", self.addr())
-            .env("BAO_TOKEN", &self.root_token)
+            .env("BAO_TOKEN", &self.root_token);
+        if let Some(ca) = self.ca_cert() {
+            cmd.env("BAO_CACERT", ca);
+        }
+        let mut child = cmd
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -423,6 +463,15 @@ mod tests {
         let port = bao.port();
         bao.stop();
         assert!(!health_ok(port));
+    }
+
+    #[test]
+    fn tls_dev_server_serves_https_with_its_ca() {
+        let bao = DevServer::start_tls().unwrap();
+        assert!(bao.addr().starts_with("https://127.0.0.1:"));
+        assert!(bao.ca_cert().unwrap().exists());
+        bao.kv_put("secret/x", &[("a", "b")]).unwrap();
+        assert_eq!(bao.read("secret/data/x").unwrap()["data"]["data"]["a"], "b");
     }
 
     #[test]
