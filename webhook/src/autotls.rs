@@ -54,6 +54,8 @@ pub const PREVIOUS_CA: &str = "ca-previous.crt";
 
 const CA_COMMON_NAME: &str = "ferrovault webhook CA";
 const FIELD_MANAGER: &str = "ferrovault-webhook";
+/// How far `ferrovault_certs` backdates `notBefore` (its clock-skew allowance).
+const ISSUE_BACKDATE: Duration = Duration::from_secs(60);
 
 /// Settings of auto-TLS.
 #[derive(Debug, Clone)]
@@ -487,7 +489,12 @@ struct Validity {
 impl Validity {
     /// Expired, or less than a third of the validity period left.
     fn in_last_third(&self, now: SystemTime) -> bool {
-        let total = self.not_after.duration_since(self.not_before).unwrap_or_default();
+        let span = self.not_after.duration_since(self.not_before).unwrap_or_default();
+        // Certificates are backdated for clock skew; the fraction is of the lifetime asked for.
+        let total = match span.saturating_sub(ISSUE_BACKDATE) {
+            d if d.is_zero() => span,
+            d => d,
+        };
         match self.not_after.duration_since(now) {
             Ok(left) => left < total / 3,
             Err(_) => true,
@@ -1269,6 +1276,34 @@ mod tests {
         .unwrap();
         assert_eq!(renewed.previous_ca, None);
         assert_eq!(renewed.bundle(), bundle(None, &renewed.ca.cert_pem));
+    }
+
+    #[test]
+    fn short_lifetimes_count_from_issue_not_from_the_backdated_not_before() {
+        crate::tls::install_crypto_provider();
+        let now = SystemTime::now();
+        let m = execute(
+            &Stored::Missing,
+            &Action::Create {
+                reason: String::new(),
+            },
+            &hosts(),
+            Duration::from_secs(120),
+            Duration::from_secs(30),
+            None,
+            now,
+        )
+        .unwrap();
+        let stored = Stored::Usable(m);
+        assert_eq!(decide(&stored, &hosts(), now), Action::Keep);
+        assert!(matches!(
+            decide(&stored, &hosts(), now + Duration::from_secs(21)),
+            Action::RenewLeaf { .. }
+        ));
+        assert!(matches!(
+            decide(&stored, &hosts(), now + Duration::from_secs(81)),
+            Action::RotateCa { .. }
+        ));
     }
 
     #[test]
