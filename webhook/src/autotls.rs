@@ -1521,6 +1521,72 @@ mod tests {
         }
     }
 
+    /// Log lines written while `f` runs.
+    fn captured(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn loading_pairs_never_logs_key_material() {
+        crate::tls::install_crypto_provider();
+        let (a, b) = (fresh(), fresh());
+        let (la, lb) = (a.leaf.clone().unwrap(), b.leaf.clone().unwrap());
+        let store = CertStore::default();
+        let mut loaded = None;
+        let logs = captured(|| {
+            // a mismatched pair is refused, a good one loaded once
+            load(&store, &mut loaded, (la.cert_pem.clone(), lb.key_pem.clone()));
+            load(&store, &mut loaded, (la.cert_pem.clone(), la.key_pem.clone()));
+            load(&store, &mut loaded, (la.cert_pem.clone(), la.key_pem.clone()));
+            let stored = read_secret(Some(&a.secret_data()));
+            let action = decide(
+                &Stored::Usable(Material {
+                    leaf: b.leaf.clone(),
+                    ..a.clone()
+                }),
+                &hosts(),
+                SystemTime::now(),
+            );
+            tracing::info!(action = ?action, stored = ?stored, "decision");
+        });
+        assert!(store.is_ready());
+        assert_eq!(logs.matches("serving certificate loaded").count(), 1, "{logs}");
+        assert!(logs.contains("unusable"), "{logs}");
+        for key in [&la.key_pem, &lb.key_pem, &a.ca.key_pem] {
+            for line in key.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!logs.contains(line), "key material in the logs");
+            }
+        }
+        assert!(!logs.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn decode_errors_are_described_without_the_body() {
+        let err = serde_json::from_str::<Secret>(r#"{"data": {"tls.key": 12345678}, "s3cr3t": 1}"#)
+            .map(|_| ())
+            .unwrap_err();
+        let text = describe(&kube::Error::SerdeError(err));
+        assert!(!text.contains("12345678") && text.contains("line 1"), "{text}");
+    }
+
     #[test]
     fn backoff_doubles_up_to_its_cap_and_resets() {
         let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
