@@ -340,7 +340,8 @@ fn tls_config(settings: &VaultSettings) -> Result<rustls::ClientConfig> {
             ));
         }
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // reqwest is built without HTTP/2 here: offer only HTTP/1.1.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 

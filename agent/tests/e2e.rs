@@ -470,6 +470,93 @@ fn bad_config_is_a_usage_error() {
     );
 }
 
+#[test]
+fn tls_with_ca_file_inline_ca_and_server_name_override() {
+    let env = Env::tls();
+    env.bao.kv_put("secret/app", &[("username", "over-tls")]).unwrap();
+    let token_file = env.root.path().join("token");
+    std::fs::write(&token_file, env.bao.root_token()).unwrap();
+    let method = AuthMethod {
+        kind: "token_file".into(),
+        mount_path: "auth/token".into(),
+        config: BTreeMap::from([("token_file_path".into(), token_file.display().to_string())]),
+        ..Default::default()
+    };
+    let ca = env.bao.ca_cert().unwrap();
+    let tmpl = || {
+        vec![template(
+            "app",
+            "{{ with secret \"secret/app\" }}{{ .Data.data.username }}{{ end }}",
+        )]
+    };
+
+    let mut by_file = env.config(method.clone(), tmpl());
+    by_file.vault.ca_cert = Some(ca.display().to_string());
+    by_file.vault.tls_server_name = Some("localhost".into());
+    by_file.log.format = "json".into();
+    let (status, log) = env.run_init(&by_file, &[]);
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(env.secret_file("app")).unwrap(),
+        "over-tls"
+    );
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    assert_no_secrets(&log, &[env.bao.root_token(), "over-tls"]);
+
+    let mut inline = env.config(method.clone(), tmpl());
+    inline.vault.ca_cert_pem = Some(std::fs::read_to_string(&ca).unwrap());
+    let (status, log) = env.run_init(&inline, &[]);
+    assert!(status.success(), "{log}");
+
+    let mut wrong_name = env.config(method.clone(), tmpl());
+    wrong_name.vault.ca_cert = Some(ca.display().to_string());
+    wrong_name.vault.tls_server_name = Some("vault.example.com".into());
+    wrong_name.auto_auth.method.exit_on_err = true;
+    let (status, log) = env.run_init(&wrong_name, &[]);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("token_file") && log.contains("certificate"), "{log}");
+
+    let mut untrusted = env.config(method, tmpl());
+    untrusted.auto_auth.method.exit_on_err = true;
+    let (status, log) = env.run_init(&untrusted, &[]);
+    assert!(
+        !status.success(),
+        "no CA given: the system store does not trust the dev CA\n{log}"
+    );
+}
+
+#[test]
+fn the_token_method_reads_vault_token() {
+    let env = Env::start();
+    env.bao
+        .kv_put("secret/app", &[("username", "from-env-token")])
+        .unwrap();
+    let method = AuthMethod {
+        kind: "token".into(),
+        mount_path: "auth/token".into(),
+        ..Default::default()
+    };
+    let cfg = env.config(
+        method,
+        vec![template(
+            "app",
+            "{{ with secret \"secret/app\" }}{{ .Data.data.username }}{{ end }}",
+        )],
+    );
+    let mut cmd = env.command(&cfg, "init");
+    cmd.env("VAULT_TOKEN", env.bao.root_token());
+
+    let status = cmd.status().unwrap();
+
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(env.secret_file("app")).unwrap(),
+        "from-env-token"
+    );
+}
+
 fn openssl(args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new("openssl")
         .args(args)

@@ -29,6 +29,15 @@ impl Env {
         }
     }
 
+    /// Like [`Env::start`] with an HTTPS dev server.
+    pub fn tls() -> Self {
+        Self {
+            bao: DevServer::start_tls().expect("start OpenBao dev server with TLS"),
+            root: tempfile::tempdir().expect("tempdir"),
+            creds: None,
+        }
+    }
+
     /// An AppRole `app` allowed everything but sudo, with its credentials in files.
     pub fn approle(&mut self, settings: &[(&str, &str)]) -> AuthMethod {
         self.bao
