@@ -54,6 +54,8 @@ pub const PREVIOUS_CA: &str = "ca-previous.crt";
 
 const CA_COMMON_NAME: &str = "ferrovault webhook CA";
 const FIELD_MANAGER: &str = "ferrovault-webhook";
+/// Time given to API servers to see a new caBundle before a leaf from a new CA is served.
+const BUNDLE_PROPAGATION: Duration = Duration::from_secs(2);
 /// How far `ferrovault_certs` backdates `notBefore` (its clock-skew allowance).
 const ISSUE_BACKDATE: Duration = Duration::from_secs(60);
 
@@ -883,6 +885,9 @@ async fn reconcile(
             .await
             .map_err(kube_error("patch caBundle of the MutatingWebhookConfiguration"))?;
         tracing::info!(webhook_config = %config.webhook_config, "auto TLS: caBundle updated");
+        // The API server picks webhook configurations up through an informer: give it a moment
+        // before any replica serves a leaf that only the new bundle trusts.
+        tokio::time::sleep(BUNDLE_PROPAGATION).await;
     }
     if action != Action::Keep {
         write_secret(secrets, config, existing, &material).await?;
