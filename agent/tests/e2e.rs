@@ -557,6 +557,130 @@ fn the_token_method_reads_vault_token() {
     );
 }
 
+#[test]
+fn namespace_is_used_for_login_and_reads() {
+    let env = Env::start();
+    let b = &env.bao;
+    b.setup(&["namespace", "create", "team"], None).unwrap();
+    b.setup(
+        &[
+            "secrets",
+            "enable",
+            "-namespace=team",
+            "-path=kv",
+            "-version=2",
+            "kv",
+        ],
+        None,
+    )
+    .unwrap();
+    b.setup(&["kv", "put", "-namespace=team", "kv/app", "u=ns-user"], None)
+        .unwrap();
+    b.setup(
+        &["policy", "write", "-namespace=team", "app", "-"],
+        Some("path \"kv/*\" { capabilities = [\"read\"] }"),
+    )
+    .unwrap();
+    b.setup(&["auth", "enable", "-namespace=team", "approle"], None)
+        .unwrap();
+    b.setup(
+        &[
+            "write",
+            "-namespace=team",
+            "auth/approle/role/app",
+            "token_policies=default,app",
+        ],
+        None,
+    )
+    .unwrap();
+    b.setup(
+        &[
+            "write",
+            "-namespace=team",
+            "auth/approle/role/app/role-id",
+            "role_id=ns-role",
+        ],
+        None,
+    )
+    .unwrap();
+    b.setup(
+        &[
+            "write",
+            "-namespace=team",
+            "auth/approle/role/app/custom-secret-id",
+            "secret_id=ns-secret-id",
+        ],
+        None,
+    )
+    .unwrap();
+    let creds = env.root.path().join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("role-id"), "ns-role").unwrap();
+    std::fs::write(creds.join("secret-id"), "ns-secret-id").unwrap();
+    let method = AuthMethod {
+        kind: "approle".into(),
+        mount_path: "auth/approle".into(),
+        namespace: Some("team".into()),
+        exit_on_err: true,
+        config: BTreeMap::from([
+            (
+                "role_id_file_path".into(),
+                creds.join("role-id").display().to_string(),
+            ),
+            (
+                "secret_id_file_path".into(),
+                creds.join("secret-id").display().to_string(),
+            ),
+        ]),
+        ..Default::default()
+    };
+    let cfg = env.config(
+        method,
+        vec![template(
+            "app",
+            "{{ with secret \"kv/app\" }}{{ .Data.data.u }}{{ end }}",
+        )],
+    );
+
+    let (status, log) = env.run_init(&cfg, &[]);
+
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(env.secret_file("app")).unwrap(),
+        "ns-user"
+    );
+    assert_no_secrets(&log, &["ns-secret-id"]);
+}
+
+#[test]
+fn command_runs_only_when_the_file_changed() {
+    let mut env = Env::start();
+    env.bao.kv_put("secret/app", &[("u", "one")]).unwrap();
+    let method = env.approle(&[]);
+    let marker = env.root.path().join("reloaded");
+    let mut tmpl = template(
+        "app",
+        "{{ with secret \"secret/app\" }}{{ .Data.data.u }}{{ end }}",
+    );
+    tmpl.command = Some(format!("touch {}", marker.display()));
+    let cfg = env.config(method, vec![tmpl]);
+
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    assert!(marker.exists(), "command did not run:\n{log}");
+
+    std::fs::remove_file(&marker).unwrap();
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    assert!(!marker.exists(), "command ran although the file did not change");
+
+    env.bao.kv_put("secret/app", &[("u", "two")]).unwrap();
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    assert!(marker.exists(), "command did not run after a change");
+    assert_eq!(std::fs::read_to_string(env.secret_file("app")).unwrap(), "two");
+}
+
 fn openssl(args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new("openssl")
         .args(args)
