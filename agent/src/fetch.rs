@@ -60,6 +60,8 @@ pub struct Fetcher {
     vault: Vault,
     token: Secret,
     mounts: Mutex<Vec<Mount>>,
+    /// Serialises mount lookups so concurrent fetches under one mount look it up once.
+    lookup: tokio::sync::Mutex<()>,
     backoff: Backoff,
     max_retries: u32,
 }
@@ -71,6 +73,7 @@ impl Fetcher {
             vault,
             token,
             mounts: Mutex::new(Vec::new()),
+            lookup: tokio::sync::Mutex::new(()),
             backoff,
             max_retries,
         }
@@ -240,9 +243,15 @@ impl Fetcher {
         let mount = match self.cached_mount(path) {
             Some(mount) => mount,
             None => {
-                let mount = self.lookup_mount(path).await;
-                self.mounts.lock().expect("mount cache").push(mount.clone());
-                mount
+                let _one_at_a_time = self.lookup.lock().await;
+                match self.cached_mount(path) {
+                    Some(mount) => mount,
+                    None => {
+                        let mount = self.lookup_mount(path).await;
+                        self.mounts.lock().expect("mount cache").push(mount.clone());
+                        mount
+                    }
+                }
             }
         };
         if !mount.kv2 {
