@@ -272,10 +272,10 @@ fn add_service_account_token(pod: &mut serde_json::Value) {
                 let mounts = c
                     .as_object_mut()
                     .map(|o| o.entry("volumeMounts").or_insert_with(|| serde_json::json!([])));
-                if let Some(serde_json::Value::Array(mounts)) = mounts {
-                    if !mounts.iter().any(|m| m["mountPath"] == PATH) {
-                        mounts.push(mount.clone());
-                    }
+                if let Some(serde_json::Value::Array(mounts)) = mounts
+                    && !mounts.iter().any(|m| m["mountPath"] == PATH)
+                {
+                    mounts.push(mount.clone());
                 }
             }
         }

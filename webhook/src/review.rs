@@ -42,14 +42,14 @@ impl Reviewed {
     pub fn response_json(&self) -> serde_json::Value {
         use base64::Engine as _;
         let mut value = serde_json::to_value(&self.response).unwrap_or_default();
-        if let Some(patch) = value.pointer_mut("/response/patch") {
-            if let Some(bytes) = patch.as_array().map(|a| {
+        if let Some(patch) = value.pointer_mut("/response/patch")
+            && let Some(bytes) = patch.as_array().map(|a| {
                 a.iter()
                     .filter_map(|b| b.as_u64().map(|b| b as u8))
                     .collect::<Vec<u8>>()
-            }) {
-                *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-            }
+            })
+        {
+            *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
         }
         value
     }
@@ -83,7 +83,10 @@ pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefa
         patch: None,
         denial: None,
     };
-    if request.resource.group != "" || request.resource.resource != "pods" || request.sub_resource.is_some() {
+    if !request.resource.group.is_empty()
+        || request.resource.resource != "pods"
+        || request.sub_resource.is_some()
+    {
         return ignored("not a pod");
     }
     if request.operation != Operation::Create {
