@@ -27,6 +27,15 @@ TARGETS=(
   "k8s.io/kubernetes/cmd/kubectl:kubectl"
 )
 
+# Kubernetes stamps its version at link time (hack/lib/version.sh); without it the API server
+# reports v0.0.0-master, which breaks helm's kubeVersion checks and native-sidecar detection.
+VERSION_LDFLAGS=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  VERSION_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=34"
+  VERSION_LDFLAGS+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+LDFLAGS="-s -w$VERSION_LDFLAGS"
+
 build() {
   if ! command -v go >/dev/null; then
     for candidate in /usr/local/go/bin /usr/lib/go/bin; do
@@ -35,19 +44,22 @@ build() {
   fi
   command -v go >/dev/null || { log "the go command is needed to build the control plane"; exit 1; }
   mkdir -p "$BIN"
-  local target pkg name
+  local target pkg name stamp
   for target in "${TARGETS[@]}"; do
     pkg="${target%%:*}"
     name="${target##*:}"
-    if [ -x "$BIN/$name" ]; then
+    # a binary counts as built only with the flags it was linked with (the stamp)
+    stamp="$pkg $LDFLAGS"
+    if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" = "$stamp" ]; then
       continue
     fi
     log "building $name ($pkg) into $BIN (slow the first time)"
     local started=$SECONDS
     # build to a temporary name and rename, so an interrupted build never leaves a half binary
     (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly" CGO_ENABLED=0 nice -n 10 \
-      go build -trimpath -ldflags='-s -w' -o "$BIN/.$name.partial" "$pkg")
+      go build -trimpath -ldflags="$LDFLAGS" -o "$BIN/.$name.partial" "$pkg")
     mv "$BIN/.$name.partial" "$BIN/$name"
+    echo "$stamp" > "$BIN/.$name.stamp"
     log "built $name in $((SECONDS - started))s"
   done
 }

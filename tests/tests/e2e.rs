@@ -72,7 +72,19 @@ fn chart(name: &str) -> String {
 
 // === the webhook process ===
 
-/// `ferrovault-webhook serve` on a free loopback port with a fresh CA; killed when dropped.
+/// How the webhook gets its serving certificate.
+enum Tls<'a> {
+    /// Files from a fresh CA made here (`--tls-cert-file`, `--tls-key-file`).
+    Files,
+    /// `--tls-auto <configuration>`: it makes its own CA and Secret in `namespace` and patches the
+    /// `caBundle` of the MutatingWebhookConfiguration `configuration`.
+    Auto {
+        configuration: &'a str,
+        namespace: &'a str,
+    },
+}
+
+/// `ferrovault-webhook serve` on a free loopback port; killed when dropped.
 struct Webhook {
     child: Option<Child>,
     port: u16,
@@ -81,27 +93,54 @@ struct Webhook {
 }
 
 impl Webhook {
-    fn start(cp: &ControlPlane, vault_addr: &str) -> Webhook {
+    fn start(cp: &ControlPlane, vault_addr: &str, tls: Tls) -> Webhook {
+        Self::start_on(free_port(), cp, vault_addr, tls)
+    }
+
+    fn start_on(port: u16, cp: &ControlPlane, vault_addr: &str, tls: Tls) -> Webhook {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ca = ferrovault_certs::generate_ca("ferrovault e2e webhook CA", Duration::from_secs(86400))
-            .expect("generate CA");
-        let leaf = ferrovault_certs::issue_leaf(
-            &ca,
-            &["localhost".to_owned()],
-            &["127.0.0.1".parse().unwrap()],
-            Duration::from_secs(86400),
-        )
-        .expect("issue serving cert");
-        std::fs::write(dir.path().join("tls.crt"), &leaf.cert_pem).unwrap();
-        std::fs::write(dir.path().join("tls.key"), &leaf.key_pem).unwrap();
-        let port = free_port();
+        let mut command = Command::new(our_bin("ferrovault-webhook"));
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        let ca_bundle = match tls {
+            Tls::Files => {
+                let ca =
+                    ferrovault_certs::generate_ca("ferrovault e2e webhook CA", Duration::from_secs(86400))
+                        .expect("generate CA");
+                let leaf = ferrovault_certs::issue_leaf(
+                    &ca,
+                    &["localhost".to_owned()],
+                    &["127.0.0.1".parse().unwrap()],
+                    Duration::from_secs(86400),
+                )
+                .expect("issue serving cert");
+                std::fs::write(dir.path().join("tls.crt"), &leaf.cert_pem).unwrap();
+                std::fs::write(dir.path().join("tls.key"), &leaf.key_pem).unwrap();
+                command
+                    .arg("--tls-cert-file")
+                    .arg(dir.path().join("tls.crt"))
+                    .arg("--tls-key-file")
+                    .arg(dir.path().join("tls.key"));
+                ca.ca_bundle()
+            }
+            Tls::Auto {
+                configuration,
+                namespace,
+            } => {
+                command.args([
+                    "--tls-auto",
+                    configuration,
+                    "--tls-auto-hosts",
+                    "127.0.0.1,localhost",
+                    "--namespace",
+                    namespace,
+                    "--pod-name",
+                    "e2e-webhook-0",
+                ]);
+                String::new()
+            }
+        };
         let log = std::fs::File::create(dir.path().join("webhook.log")).unwrap();
-        let child = Command::new(our_bin("ferrovault-webhook"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--tls-cert-file")
-            .arg(dir.path().join("tls.crt"))
-            .arg("--tls-key-file")
-            .arg(dir.path().join("tls.key"))
+        let child = command
             .args(["--vault-address", vault_addr])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -116,7 +155,7 @@ impl Webhook {
         let mut webhook = Webhook {
             child: Some(child),
             port,
-            ca_bundle: ca.ca_bundle(),
+            ca_bundle,
             dir,
         };
         let up = wait_for(POLL, || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
@@ -131,7 +170,7 @@ impl Webhook {
     }
 
     fn url(&self) -> String {
-        format!("https://127.0.0.1:{}/mutate", self.port)
+        url(self.port)
     }
 
     fn log(&self) -> String {
@@ -150,6 +189,10 @@ impl Drop for Webhook {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn url(port: u16) -> String {
+    format!("https://127.0.0.1:{port}/mutate")
 }
 
 // === the shared environment ===
@@ -231,9 +274,15 @@ subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
-    let webhook = Webhook::start(&cp, &bao.addr());
+    let webhook = Webhook::start(&cp, &bao.addr(), Tls::Files);
     let env = Env { webhook, bao, cp };
-    install_injector(&env.cp, "ferrovault", &env.webhook, "Fail", LIVE);
+    install_injector(
+        &env.cp,
+        "ferrovault",
+        (&env.webhook.url(), &env.webhook.ca_bundle),
+        "Fail",
+        LIVE,
+    );
     env
 }
 
@@ -253,12 +302,13 @@ fn helm(cp: &ControlPlane, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Installs `charts/ferrovault` by URL for `webhook`, selecting namespaces labelled
-/// `ferrovault-e2e=<selector>`, into its own release namespace.
+/// Installs `charts/ferrovault` registered by `url`, selecting namespaces labelled
+/// `ferrovault-e2e=<selector>`, into its own release namespace `<release>-system`. An empty
+/// `ca_bundle` means auto TLS: the webhook fills the bundle in.
 fn install_injector(
     cp: &ControlPlane,
     release: &str,
-    webhook: &Webhook,
+    (url, ca_bundle): (&str, &str),
     failure_policy: &str,
     selector: &str,
 ) {
@@ -273,9 +323,18 @@ fn install_injector(
             &format!("{release}-system"),
             "--create-namespace",
             "--set",
-            &format!("webhook.url={}", webhook.url()),
+            &format!("webhook.url={url}"),
             "--set",
-            &format!("certs.caBundle={}", webhook.ca_bundle),
+            &format!("certs.caBundle={ca_bundle}"),
+            "--set",
+            &format!(
+                "tls.mode={}",
+                if ca_bundle.is_empty() {
+                    "auto"
+                } else {
+                    "existingSecret"
+                }
+            ),
             "--set",
             &format!("webhook.failurePolicy={failure_policy}"),
             "--set-json",
@@ -435,6 +494,13 @@ fn statefulset_pods_get_the_agent() {
     let pods = pods(cp, "seed", 3);
     for pod in &pods {
         assert_injected(pod);
+        // --native-sidecar=auto asked the API server its version: 1.34 has native sidecars
+        let inits = names(&pod["spec"]["initContainers"]);
+        assert!(
+            inits.contains(&"vault-agent".to_owned()) && !inits.contains(&"vault-agent-init".to_owned()),
+            "{}: expected the native sidecar, init containers {inits:?}",
+            pod_name(pod)
+        );
     }
     let mut names: Vec<&str> = pods.iter().map(pod_name).collect();
     names.sort();
@@ -620,8 +686,8 @@ fn stopped_webhook(failure_policy: &str) -> (Arc<Env>, String, Result<String, St
     let cp = &env.cp;
     let ns = format!("stopped-{}", failure_policy.to_lowercase());
     namespace(cp, &ns, &ns);
-    let mut webhook = Webhook::start(cp, &env.bao.addr());
-    install_injector(cp, &ns, &webhook, failure_policy, &ns);
+    let mut webhook = Webhook::start(cp, &env.bao.addr(), Tls::Files);
+    install_injector(cp, &ns, (&webhook.url(), &webhook.ca_bundle), failure_policy, &ns);
     // it works while it runs…
     cp.kubectl_with_stdin(
         &["create", "-n", &ns, "-f", "-"],
@@ -661,4 +727,88 @@ fn stopped_webhook_with_fail_refuses_pods_naming_the_webhook() {
         env.cp.kubectl(&["get", "pod", "while-down", "-n", &ns]).is_err(),
         "the refused pod exists"
     );
+}
+
+#[test]
+fn auto_tls_webhook_creates_its_secret_patches_the_ca_bundle_and_is_called() {
+    let env = env();
+    let cp = &env.cp;
+    let ns = "autotls";
+    namespace(cp, ns, ns);
+    let release_ns = format!("{ns}-system");
+    // registered by URL with no caBundle: the webhook fills it in
+    let port = free_port();
+    install_injector(cp, ns, (&url(port), ""), "Fail", ns);
+    let configuration = cp
+        .kubectl(&[
+            "get",
+            "mutatingwebhookconfiguration",
+            "-l",
+            &format!("app.kubernetes.io/instance={ns}"),
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut webhook = Webhook::start_on(
+        port,
+        cp,
+        &env.bao.addr(),
+        Tls::Auto {
+            configuration: &configuration,
+            namespace: &release_ns,
+        },
+    );
+
+    let bundle = wait_for(POLL, || {
+        let out = cp
+            .kubectl(&[
+                "get",
+                "mutatingwebhookconfiguration",
+                &configuration,
+                "-o",
+                "jsonpath={.webhooks[0].clientConfig.caBundle}",
+            ])
+            .ok()?;
+        (!out.trim().is_empty()).then_some(out)
+    })
+    .unwrap_or_else(|| panic!("caBundle never patched; webhook log:\n{}", webhook.log()));
+    // the Secret shared by replicas (CA and serving pair) may be written after the patch
+    let secret = wait_for(POLL, || {
+        cp.kubectl_json(&["get", "secret", "ferrovault-webhook-tls", "-n", &release_ns])
+            .ok()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no Secret ferrovault-webhook-tls; webhook log:\n{}",
+            webhook.log()
+        )
+    });
+    assert!(
+        secret["data"].as_object().is_some_and(|d| !d.is_empty()),
+        "empty Secret"
+    );
+    assert!(!bundle.trim().is_empty());
+
+    // the API server trusts the patched bundle and calls the webhook (bounded: it may take a
+    // moment for the API server to see the new caBundle)
+    let mut last = String::new();
+    let created = wait_for(POLL, || {
+        match cp.kubectl_with_stdin(&["create", "-n", ns, "-f", "-"], Some(&seed_pod("auto-tls", &[]))) {
+            Ok(_) => Some(()),
+            Err(e) => {
+                last = e.to_string();
+                None
+            }
+        }
+    });
+    assert!(
+        created.is_some(),
+        "pod never admitted: {last}\nwebhook log:\n{}",
+        webhook.log()
+    );
+    let pod = cp.kubectl_json(&["get", "pod", "auto-tls", "-n", ns]).unwrap();
+    assert_injected(&pod);
+    let log = webhook.log();
+    webhook.stop();
+    assert!(!log.contains("PRIVATE KEY"), "the webhook logged key material");
 }
