@@ -56,7 +56,7 @@ build() {
     log "building $name ($pkg) into $BIN (slow the first time)"
     local started=$SECONDS
     # build to a temporary name and rename, so an interrupted build never leaves a half binary
-    (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly" CGO_ENABLED=0 nice -n 10 \
+    (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly -buildvcs=false" CGO_ENABLED=0 nice -n 10 \
       go build -trimpath -ldflags="$LDFLAGS" -o "$BIN/.$name.partial" "$pkg")
     mv "$BIN/.$name.partial" "$BIN/$name"
     echo "$stamp" > "$BIN/.$name.stamp"
