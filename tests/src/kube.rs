@@ -36,7 +36,7 @@ pub enum Error {
     /// The control-plane binaries are not built.
     #[error(
         "{missing} not found in {dir} (from {source_of_dir}): run `eval \"$(scripts/control-plane.sh build)\"` \
-         (or `make test`, which builds them) before the end-to-end tests"
+         before the end-to-end tests (`make demo-cluster` builds them and runs the tests)"
     )]
     MissingBinary {
         /// The missing file name.
