@@ -6,7 +6,8 @@ TOOLS = eval "$$(scripts/install-tools.sh)"
 
 .PHONY: test lint fmt unit build release tools demo demo-cluster bench clean-cache
 
-## test: everything CI runs — format, lints, unit, integration (real OpenBao, TLS, helm) tests
+## test: everything CI runs — format, lints, unit, integration (real OpenBao, TLS, helm) and
+## end-to-end (real kube-apiserver built from the Go module proxy, cached) tests
 test: lint unit
 
 tools:
@@ -17,7 +18,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit: tools
-	$(TOOLS); $(CARGO) test --workspace --locked --no-fail-fast
+	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \
+	$(CARGO) build --locked -p ferrovault-webhook -p ferrovault-agent; \
+	$(CARGO) test --workspace --locked --no-fail-fast
 
 fmt:
 	$(CARGO) fmt --all

@@ -36,7 +36,12 @@ fn bin_dir() -> PathBuf {
     std::env::var_os("FERROVAULT_BIN_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"))
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .filter(|v| !v.is_empty())
+                .map(|t| PathBuf::from(t).join("debug"))
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"))
+        })
 }
 
 fn our_bin(name: &str) -> PathBuf {
