@@ -100,7 +100,8 @@ PY
 (
   set -a; . "$WORK/agent.env"; set +a
   # shellcheck disable=SC2046
-  "$BIN/ferrovault-agent" $(cat "$WORK/agent.args") --secrets-root "$ROOT" --home "$WORK/home"
+  "$BIN/ferrovault-agent" $(cat "$WORK/agent.args") --secrets-root "$ROOT" --home "$WORK/home" \
+    --token-path "$ROOT/var/run/secrets/kubernetes.io/serviceaccount/token" --init-timeout 60s
 )
 
 say "$ROOT/vault/secrets/database-config.txt:"

@@ -23,6 +23,10 @@ pub struct Args {
     /// Use this directory instead of /home/vault.
     #[arg(long, global = true, env = "FERROVAULT_HOME")]
     pub home: Option<PathBuf>,
+    /// Read the service-account token (kubernetes method) or JWT (jwt method) from this file instead of
+    /// the path in the config: to run an injected config outside its pod.
+    #[arg(long, global = true, env = "FERROVAULT_TOKEN_PATH")]
+    pub token_path: Option<PathBuf>,
     /// Ready marker path (default /home/vault/.ferrovault-ready, under --home if given).
     #[arg(long, global = true, env = "FERROVAULT_READY_FILE")]
     pub ready_file: Option<PathBuf>,
@@ -57,6 +61,7 @@ impl Args {
             secrets_root: self.secrets_root.clone(),
             home: self.home.clone(),
             ready_file: self.ready_file.clone(),
+            token_path: self.token_path.clone(),
             retry_base: self.retry_base,
             retry_cap: self.retry_cap,
         }

@@ -18,6 +18,9 @@ pub struct Overrides {
     pub home: Option<PathBuf>,
     /// Replaces the ready marker's path.
     pub ready_file: Option<PathBuf>,
+    /// Replaces the token file of the `kubernetes` (`token_path`) or `jwt` (`path`) method, for local
+    /// runs of an injected config outside its pod.
+    pub token_path: Option<PathBuf>,
     /// First delay of the dependency fetch retry (default 250ms).
     pub retry_base: Option<Duration>,
     /// Longest delay of the dependency fetch retry (default 1m).
@@ -218,7 +221,7 @@ impl Settings {
         };
         let method = &cfg.auto_auth.method;
         let auth = AuthSettings {
-            method: parse_method(&method.kind, &method.config)?,
+            method: with_token_path(parse_method(&method.kind, &method.config)?, overrides),
             mount: mount_name(&method.mount_path, &method.kind),
             backoff: Backoff {
                 base: opt_duration(
@@ -356,6 +359,29 @@ pub fn remap(path: &Path, overrides: &Overrides) -> PathBuf {
             Err(_) => root.join(path),
         },
         None => path.to_path_buf(),
+    }
+}
+
+/// Applies `--token-path` to the methods that read a token file.
+fn with_token_path(method: Method, overrides: &Overrides) -> Method {
+    match (method, &overrides.token_path) {
+        (Method::Kubernetes { role, .. }, Some(p)) => Method::Kubernetes {
+            role,
+            token_path: p.clone(),
+        },
+        (
+            Method::Jwt {
+                role,
+                remove_after_reading,
+                ..
+            },
+            Some(p),
+        ) => Method::Jwt {
+            role,
+            path: p.clone(),
+            remove_after_reading,
+        },
+        (m, _) => m,
     }
 }
 

@@ -89,6 +89,19 @@ fn local_runs_remap_outputs() {
 }
 
 #[test]
+fn token_path_override_replaces_the_kubernetes_token_file() {
+    let overrides = Overrides {
+        token_path: Some("/tmp/sa-token".into()),
+        ..Default::default()
+    };
+    let s = Settings::new(&config(), &overrides).unwrap();
+    match &s.auth.method {
+        Method::Kubernetes { token_path, .. } => assert_eq!(token_path, &PathBuf::from("/tmp/sa-token")),
+        other => panic!("unexpected method {other:?}"),
+    }
+}
+
+#[test]
 fn bad_values_name_the_field_and_what_is_accepted() {
     let mut cfg = config();
     cfg.templates[0].perms = Some("rw-r--r--".into());
