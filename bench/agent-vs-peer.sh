@@ -9,9 +9,12 @@
 #     peer/ours, for 1, 10 and 100 templates; every run checks all N files and one file's content.
 #   * sidecar mode (100 templates): time until all files exist, steady RSS over SETTLE s, idle CPU.
 #   * binary size of both.
+# Rendered files go to a memory-backed directory (/dev/shm, like the injected `medium: Memory`
+# emptyDir; --render-dir to change) for both agents, so disk fsync latency is not what is measured.
 # Every process it starts is stopped on exit; loops are bounded; only 127.0.0.1 is used.
 #
 # Usage: bench/agent-vs-peer.sh [--reps N] [--settle S] [--counts "1 10 100"] [--agent PATH] [--out DIR]
+#                              [--render-dir DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,7 @@ SETTLE=30
 COUNTS="1 10 100"
 AGENT=""
 OUT=""
+RENDER_BASE=/dev/shm
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) REPS="$2"; shift 2 ;;
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
     --counts) COUNTS="$2"; shift 2 ;;
     --agent) AGENT="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --render-dir) RENDER_BASE="$2"; shift 2 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -44,6 +49,8 @@ fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ADDR="http://127.0.0.1:${PORT}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/agent-vs-peer.XXXXXX")
+[ -d "$RENDER_BASE" ] && [ -w "$RENDER_BASE" ] || RENDER_BASE="$WORK"
+RENDER=$(mktemp -d "$RENDER_BASE/agent-vs-peer-render.XXXXXX")
 [ -n "$OUT" ] || OUT="$WORK/results"
 mkdir -p "$OUT"
 SERVER_PID=""; AGENT_PID=""
@@ -56,7 +63,7 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || true
 }
-cleanup() { stop_pid "$AGENT_PID"; stop_pid "$SERVER_PID"; rm -rf "$WORK/render-"* ; }
+cleanup() { stop_pid "$AGENT_PID"; stop_pid "$SERVER_PID"; rm -rf "$RENDER"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -137,7 +144,7 @@ to_ms() { echo $(( $1 / 1000000 )); }
 RAW="$OUT/init-runs.tsv"
 printf 'agent\ttemplates\trep\twall_ms\tpeak_rss_kb\tuser_s\tsys_s\n' >"$RAW"
 run_init() { # WHO N REP
-  local who="$1" n="$2" r="$3" dest="$WORK/render-$1-$2" cmd
+  local who="$1" n="$2" r="$3" dest="$RENDER/render-$1-$2" cmd
   rm -rf "$dest"; mkdir -p "$dest"
   if [ "$who" = peer ]; then
     peer_config "$n" true "$dest" >"$WORK/peer-$n.hcl"
@@ -174,7 +181,7 @@ done
 SIDE="$OUT/sidecar.tsv"
 printf 'agent\trendered_ms\trss_min_kb\trss_median_kb\trss_max_kb\thwm_kb\tthreads\tidle_cpu_ms\n' >"$SIDE"
 run_sidecar() { # WHO
-  local who="$1" n="$maxn" dest="$WORK/render-side-$1"
+  local who="$1" n="$maxn" dest="$RENDER/render-side-$1"
   rm -rf "$dest"; mkdir -p "$dest"
   if [ "$who" = peer ]; then
     peer_config "$n" false "$dest" >"$WORK/peer-side.hcl"
@@ -215,7 +222,7 @@ PY
 run_sidecar peer
 run_sidecar ours
 
-python3 - "$RAW" "$SIDE" "$BAO_BIN" "$AGENT" "$SETTLE" "$maxn" <<'PY'
+RENDER="$RENDER" python3 - "$RAW" "$SIDE" "$BAO_BIN" "$AGENT" "$SETTLE" "$maxn" <<'PY'
 import csv, os, statistics, subprocess, sys
 raw, side, bao, agent, settle, side_n = sys.argv[1:7]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
@@ -224,7 +231,7 @@ def mmm(vals, f):
     return "/".join(f(v) for v in (vals[0], statistics.median(vals), vals[-1]))
 med = lambda vals: statistics.median(vals)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-print(f"host: {os.cpu_count()} CPUs, {cpu}")
+print(f"host: {os.cpu_count()} CPUs, {cpu}; rendered files on {os.environ.get('RENDER', '?')}")
 print(f"peer: {subprocess.run([bao, 'version'], capture_output=True, text=True).stdout.strip()}")
 print(f"binary size: peer {os.path.getsize(bao)/2**20:.1f} MiB, ferrovault-agent {os.path.getsize(agent)/2**20:.1f} MiB")
 print()
