@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, wait_for};
+pub use crate::run;
+use crate::{Error, Result, command_words, free_port, wait_for};
 
 /// The Kubernetes release the harness runs (and `scripts/control-plane.sh` builds).
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
@@ -29,63 +30,6 @@ pub const API_AUDIENCES: &str = "https://kubernetes.default.svc,vault";
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Errors of the Kubernetes harness.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The control-plane binaries are not built.
-    #[error(
-        "{missing} not found in {dir} (from {source_of_dir}): run `eval \"$(scripts/control-plane.sh build)\"` \
-         before the end-to-end tests (`make demo-cluster` builds them and runs the tests)"
-    )]
-    MissingBinary {
-        /// The missing file name.
-        missing: String,
-        /// Where it was looked for.
-        dir: String,
-        /// Why there: `KUBE_BIN_DIR` or the cache default.
-        source_of_dir: &'static str,
-    },
-    /// Starting or talking to a process failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A command exited non-zero. Only the command words (never `k=v` values or stdin) are shown.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Command {
-        /// Program and command words.
-        command: String,
-        /// Exit status.
-        status: std::process::ExitStatus,
-        /// What it printed on stderr.
-        stderr: String,
-    },
-    /// A component did not become ready, or exited.
-    #[error("{component} not ready after {waited:?}; the end of its log:\n{log}")]
-    NotReady {
-        /// `etcd`, `kube-apiserver`, ….
-        component: String,
-        /// How long we waited.
-        waited: Duration,
-        /// The end of its log.
-        log: String,
-    },
-    /// kubectl printed something that is not the JSON we asked for.
-    #[error("`kubectl {command}` printed invalid JSON: {source}")]
-    Json {
-        /// The command words.
-        command: String,
-        /// The cause.
-        source: serde_json::Error,
-    },
-}
-
-/// Result of the Kubernetes harness.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Directory of `kube-apiserver`, `kube-controller-manager`, `etcd` and `kubectl`: env
 /// `KUBE_BIN_DIR`, else `${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-v1.34.4/bin`.
@@ -566,58 +510,6 @@ fn read(path: &Path) -> Result<String> {
         what: format!("read {}", path.display()),
         source,
     })
-}
-
-/// Runs `program args` with exactly `env`; stdout on success, [`Error::Command`] (command words and
-/// stderr, never stdin or `k=v` values) otherwise.
-pub fn run(program: &Path, env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let name = program
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut child = Command::new(program)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| Error::Io {
-            what: format!("run {name} {}", command_words(args)),
-            source,
-        })?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).map_err(|source| Error::Io {
-            what: format!("write stdin of {name}"),
-            source,
-        })?;
-    }
-    let out = child.wait_with_output().map_err(|source| Error::Io {
-        what: format!("wait for {name} {}", command_words(args)),
-        source,
-    })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            command: format!("{name} {}", command_words(args)),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The words of a command up to the first `k=v` argument that is not a flag (values may be secrets).
-fn command_words(args: &[&str]) -> String {
-    args.iter()
-        .take_while(|a| !a.contains('=') || a.starts_with('-'))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn tail(path: &Path, lines: usize) -> String {

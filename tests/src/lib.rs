@@ -8,9 +8,22 @@ pub mod kube;
 pub mod openbao;
 pub mod tools;
 
-/// Errors of the harness.
+/// Errors of the harness (OpenBao, the control plane, any command it runs).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The control-plane binaries are not built.
+    #[error(
+        "{missing} not found in {dir} (from {source_of_dir}): run `eval \"$(scripts/control-plane.sh build)\"` \
+         before the end-to-end tests (`make demo-cluster` builds them and runs the tests)"
+    )]
+    MissingBinary {
+        /// The missing file name.
+        missing: String,
+        /// Where it was looked for.
+        dir: String,
+        /// Why there: `KUBE_BIN_DIR` or the cache default.
+        source_of_dir: &'static str,
+    },
     /// Starting or talking to a process failed.
     #[error("{what}: {source}")]
     Io {
@@ -19,30 +32,31 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// A `bao` CLI command exited non-zero. Only the command words (never `k=v` values) are shown.
-    #[error("`bao {command}` failed ({status}): {stderr}")]
+    /// A command exited non-zero. Only the program and command words (never `k=v` values or stdin)
+    /// are shown.
+    #[error("`{command}` failed ({status}): {stderr}")]
     Command {
-        /// The command words before the first argument carrying a value.
+        /// Program and command words.
         command: String,
         /// Exit status.
         status: std::process::ExitStatus,
-        /// What the CLI printed on stderr.
+        /// What it printed on stderr.
         stderr: String,
     },
-    /// The dev server did not become ready.
-    #[error("OpenBao dev server on {addr} not ready after {waited:?}; its log:\n{log}")]
+    /// A component did not become ready, or exited.
+    #[error("{component} not ready after {waited:?}; the end of its log:\n{log}")]
     NotReady {
-        /// The listen address.
-        addr: String,
+        /// `OpenBao dev server on …`, `etcd`, `kube-apiserver`, ….
+        component: String,
         /// How long we waited.
         waited: std::time::Duration,
-        /// The server's output.
+        /// The end of its log.
         log: String,
     },
-    /// The CLI printed something that is not the JSON we asked for.
-    #[error("`bao {command}` printed invalid JSON: {source}")]
+    /// A command printed something that is not the JSON we asked for.
+    #[error("`{command}` printed invalid JSON: {source}")]
     Json {
-        /// The command words.
+        /// Program and command words.
         command: String,
         /// The cause.
         source: serde_json::Error,
@@ -85,4 +99,64 @@ pub fn wait_for<T>(timeout: std::time::Duration, mut check: impl FnMut() -> Opti
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Runs `program args` with exactly `env`; stdout on success, [`Error::Command`] (command words and
+/// stderr, never stdin or `k=v` values) otherwise.
+pub fn run(
+    program: &std::path::Path,
+    env: &[(String, String)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let what = |verb: &str| format!("{verb} {name} {}", command_words(args));
+    let mut child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::Io {
+            what: what("run"),
+            source,
+        })?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).map_err(|source| Error::Io {
+            what: format!("write stdin of {name}"),
+            source,
+        })?;
+    }
+    let out = child.wait_with_output().map_err(|source| Error::Io {
+        what: what("wait for"),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command: format!("{name} {}", command_words(args)),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The words of a command up to the first `k=v` argument that is not a flag (values may be secrets).
+pub fn command_words(args: &[&str]) -> String {
+    args.iter()
+        .take_while(|a| !a.contains('=') || a.starts_with('-'))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

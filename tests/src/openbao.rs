@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{Error, Result, free_port, random_hex, tools::bao_bin};
+use crate::{Error, Result, command_words, free_port, random_hex, tools::bao_bin};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -153,7 +153,7 @@ impl DevServer {
             return Ok(serde_json::Value::Null);
         }
         serde_json::from_str(&out).map_err(|source| Error::Json {
-            command: command_words(args),
+            command: format!("bao {}", command_words(args)),
             source,
         })
     }
@@ -355,54 +355,23 @@ impl DevServer {
         let waited = started.elapsed();
         self.stop();
         Err(Error::NotReady {
-            addr: self.addr(),
+            component: format!("OpenBao dev server on {}", self.addr()),
             waited,
             log: self.log(),
         })
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
-        let mut cmd = Command::new(bao_bin());
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("BAO_ADDR", self.addr())
-            .env("BAO_TOKEN", &self.root_token);
+        let mut env = vec![
+            ("PATH".to_owned(), std::env::var("PATH").unwrap_or_default()),
+            ("HOME".to_owned(), self.dir.path().display().to_string()),
+            ("BAO_ADDR".to_owned(), self.addr()),
+            ("BAO_TOKEN".to_owned(), self.root_token.clone()),
+        ];
         if let Some(ca) = self.ca_cert() {
-            cmd.env("BAO_CACERT", ca);
+            env.push(("BAO_CACERT".to_owned(), ca.display().to_string()));
         }
-        let mut child = cmd
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| Error::Io {
-                what: format!("run bao {}", command_words(args)),
-                source,
-            })?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes()).map_err(|source| Error::Io {
-                what: "write bao stdin".into(),
-                source,
-            })?;
-        }
-        let out = child.wait_with_output().map_err(|source| Error::Io {
-            what: format!("wait for bao {}", command_words(args)),
-            source,
-        })?;
-        if !out.status.success() {
-            return Err(Error::Command {
-                command: command_words(args),
-                status: out.status,
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        crate::run(&bao_bin(), &env, args, stdin)
     }
 }
 
@@ -410,15 +379,6 @@ impl Drop for DevServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The words of a command up to the first `k=v` argument (values may be secrets).
-fn command_words(args: &[&str]) -> String {
-    args.iter()
-        .take_while(|a| !a.contains('=') || a.starts_with('-'))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `GET /v1/sys/health` answered 200 (initialised, unsealed, active).

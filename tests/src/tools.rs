@@ -2,17 +2,49 @@
 
 use std::path::PathBuf;
 
-/// The OpenBao binary: env `BAO_BIN`, else `$HOME/.cache/ferrovault/bin/bao` if it exists, else `bao`
-/// (looked up on `PATH`).
-pub fn bao_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("BAO_BIN").filter(|v| !v.is_empty()) {
+/// A tool installed by `scripts/install-tools.sh`: env `var`, else `$HOME/.cache/ferrovault/bin/<name>`
+/// if it exists, else `name` (looked up on `PATH`).
+fn installed_tool(var: &str, name: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(var).filter(|v| !v.is_empty()) {
         return PathBuf::from(bin);
     }
     if let Some(home) = std::env::var_os("HOME") {
-        let cached = PathBuf::from(home).join(".cache/ferrovault/bin/bao");
+        let cached = PathBuf::from(home).join(".cache/ferrovault/bin").join(name);
         if cached.is_file() {
             return cached;
         }
     }
-    PathBuf::from("bao")
+    PathBuf::from(name)
+}
+
+/// The OpenBao binary (`BAO_BIN`).
+pub fn bao_bin() -> PathBuf {
+    installed_tool("BAO_BIN", "bao")
+}
+
+/// The helm binary (`HELM_BIN`).
+pub fn helm_bin() -> PathBuf {
+    installed_tool("HELM_BIN", "helm")
+}
+
+/// One of our own binaries (`ferrovault-webhook`, `ferrovault-agent`) built for the tests: in
+/// `FERROVAULT_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else the workspace's `target/debug`.
+/// Panics with the command to run when it is missing (`make test` builds them first).
+pub fn our_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("FERROVAULT_BIN_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .filter(|v| !v.is_empty())
+                .map(|t| PathBuf::from(t).join("debug"))
+        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p ferrovault-webhook -p ferrovault-agent` (or set FERROVAULT_BIN_DIR)",
+        path.display()
+    );
+    path
 }

@@ -24,18 +24,7 @@ const RELEASE_NS: &str = "vault-system";
 
 // === helm ===
 
-fn helm_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("HELM_BIN").filter(|v| !v.is_empty()) {
-        return PathBuf::from(bin);
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let cached = PathBuf::from(home).join(".cache/ferrovault/bin/helm");
-        if cached.is_file() {
-            return cached;
-        }
-    }
-    PathBuf::from("helm")
-}
+use ferrovault_tests::tools::helm_bin;
 
 fn chart(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

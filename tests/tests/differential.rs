@@ -2,12 +2,12 @@
 //! Agent's engine) and by `ferrovault-agent`, against the same OpenBao dev server. Every file must be
 //! byte for byte identical. This is the fidelity bar for existing vault-k8s users.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ferrovault_contract::DefaultTemplate;
 use ferrovault_tests::openbao::DevServer;
-use ferrovault_tests::tools::bao_bin;
+use ferrovault_tests::tools::{bao_bin, our_bin};
 use serde_json::json;
 
 /// (file name, template text). Every one renders without error on both agents.
@@ -108,25 +108,6 @@ fn our_config(addr: &str, dir: &Path, dest: &Path) -> serde_json::Value {
     })
 }
 
-fn agent_bin() -> PathBuf {
-    let dir = std::env::var_os("FERROVAULT_BIN_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .filter(|v| !v.is_empty())
-                .map(|t| PathBuf::from(t).join("debug"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
-    let bin = dir.join("ferrovault-agent");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p ferrovault-agent` (make test does)",
-        bin.display()
-    );
-    bin
-}
-
 #[test]
 fn ferrovault_agent_renders_the_same_bytes_as_bao_agent() {
     let bao = DevServer::start().unwrap();
@@ -160,7 +141,7 @@ fn ferrovault_agent_renders_the_same_bytes_as_bao_agent() {
         "bao agent failed: {}",
         String::from_utf8_lossy(&peer.stdout)
     );
-    let ours = Command::new(agent_bin())
+    let ours = Command::new(our_bin("ferrovault-agent"))
         .args(["init", "--init-timeout", "60s", "--home"])
         .arg(dir.join("home"))
         .arg("--config")

@@ -32,40 +32,7 @@ const POLL: Duration = Duration::from_secs(120);
 
 // === binaries ===
 
-fn bin_dir() -> PathBuf {
-    std::env::var_os("FERROVAULT_BIN_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .filter(|v| !v.is_empty())
-                .map(|t| PathBuf::from(t).join("debug"))
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"))
-        })
-}
-
-fn our_bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build -p ferrovault-webhook -p ferrovault-agent` (or set FERROVAULT_BIN_DIR)",
-        path.display()
-    );
-    path
-}
-
-fn helm_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("HELM_BIN").filter(|v| !v.is_empty()) {
-        return PathBuf::from(bin);
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let cached = PathBuf::from(home).join(".cache/ferrovault/bin/helm");
-        if cached.is_file() {
-            return cached;
-        }
-    }
-    PathBuf::from("helm")
-}
+use ferrovault_tests::tools::{helm_bin, our_bin};
 
 fn chart(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
