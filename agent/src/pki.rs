@@ -78,8 +78,25 @@ pub fn from_response(data: &Value) -> Fetched {
     Fetched { value, lifetime }
 }
 
+/// consul-template hands out PEM-encoded blocks, each ending in a newline (`pem.EncodeToMemory`);
+/// Vault's response strings have none. Without it `{{ .Cert }}{{ .Key }}` glues two blocks on one
+/// line, which no PEM reader (ours included, when reusing the file) accepts.
+fn pem_block(pem: &str) -> String {
+    if pem.is_empty() || pem.ends_with('\n') {
+        pem.to_owned()
+    } else {
+        format!("{pem}\n")
+    }
+}
+
 fn pki_value(cert: &str, key: &str, ca: &str, chain: &[String]) -> Value {
-    let fields = json!({ "Cert": cert, "Key": key, "CA": ca, "CAChain": chain });
+    let chain: Vec<String> = chain.iter().map(|c| pem_block(c)).collect();
+    let fields = json!({
+        "Cert": pem_block(cert),
+        "Key": pem_block(key),
+        "CA": pem_block(ca),
+        "CAChain": chain,
+    });
     let mut value = fields.clone();
     value["Data"] = fields;
     value
@@ -93,6 +110,6 @@ fn encode(pem: &Pem) -> String {
         out.push_str(std::str::from_utf8(line).unwrap_or_default());
         out.push('\n');
     }
-    out.push_str(&format!("-----END {}-----", pem.label));
+    out.push_str(&format!("-----END {}-----\n", pem.label));
     out
 }

@@ -247,6 +247,45 @@ fn certificates_are_reissued_before_they_expire() {
 }
 
 #[test]
+fn pki_cert_reuses_the_certificate_in_its_destination_until_90_percent_of_its_life() {
+    let mut env = Env::start();
+    env.bao.enable_pki("pki", "r").unwrap();
+    let method = env.approle(&[]);
+    let cfg = env.config(
+        method,
+        vec![template(
+            "tls.pem",
+            "{{ with pkiCert \"pki/issue/r\" \"common_name=app.example.com\" \"ttl=1h\" }}{{ .Cert }}{{ .Key }}{{ .CA }}{{ end }}",
+        )],
+    );
+    let file = env.secret_file("tls.pem");
+
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    let first = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        first.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "leaf + CA"
+    );
+    assert_eq!(first.matches("PRIVATE KEY-----").count(), 2, "one key block");
+    assert!(
+        first.contains("-----END CERTIFICATE-----\n-----BEGIN"),
+        "blocks on their own lines"
+    );
+
+    // a restarted agent (a new pod's init container, a re-login) keeps the still-valid certificate
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    // (no assert_eq!: a failure must not print the private key)
+    assert!(
+        std::fs::read_to_string(&file).unwrap() == first,
+        "certificate was re-issued"
+    );
+    assert!(!log.contains("PRIVATE KEY"), "key material in the log");
+}
+
+#[test]
 fn sidecar_survives_an_openbao_restart_and_readers_never_see_a_partial_file() {
     let mut env = Env::start();
     env.bao
