@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     ferrovault_agent::init_logging(&log);
     ferrovault_agent::vault::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("ferrovault-agent: error: starting the runtime: {err}");
