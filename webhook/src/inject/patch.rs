@@ -2,13 +2,15 @@
 //!
 //! vault-k8s decides between `add <array> [x]` and `add <array>/- x` by looking at the *original* pod
 //! each time, so two appends to an absent array emit two `add <array>`, the second replacing the
-//! first. Here every operation is applied to a working copy of the pod as it is emitted, so the
-//! first append to an absent or empty array creates it and later ones use `/-`.
+//! first. Here the length of every array the patch touches is tracked as operations are emitted, so
+//! the first append to an absent or empty array creates it and later ones use `/-`.
+
+use std::collections::HashMap;
 
 use ferrovault_contract::AgentConfig;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
-use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume};
+use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume};
 use serde_json::{Value, json};
 
 use super::InjectError;
@@ -16,48 +18,53 @@ use super::annotations::STATUS_KEY;
 use super::container::{self, AgentRole};
 use super::spec::InjectionSpec;
 
-/// Accumulates operations and keeps a copy of the pod with them applied.
-#[derive(Debug)]
+/// Accumulates operations, tracking the length of each array they touch (no copy of the pod).
+#[derive(Debug, Default)]
 pub struct PatchBuilder {
-    doc: Value,
+    lens: HashMap<PointerBuf, usize>,
     ops: Vec<PatchOperation>,
 }
 
 impl PatchBuilder {
-    /// Starts from `pod`.
-    pub fn new(pod: &Pod) -> Self {
-        Self {
-            doc: serde_json::to_value(pod).expect("a Pod always serialises"),
-            ops: Vec::new(),
-        }
-    }
-
-    /// The pod with every operation so far applied.
-    pub fn doc(&self) -> &Value {
-        &self.doc
+    /// An empty patch.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// `add` at `path` (tokens, unescaped).
     pub fn add(&mut self, path: &[&str], value: Value) {
         let path = PointerBuf::from_tokens(path.iter().copied());
-        self.push(PatchOperation::Add(AddOperation { path, value }));
+        self.ops.push(PatchOperation::Add(AddOperation { path, value }));
     }
 
-    /// Appends `value` to the array at `path`, creating it when absent or empty.
-    pub fn append(&mut self, path: &[&str], value: Value) {
-        let pointer = PointerBuf::from_tokens(path.iter().copied());
-        let non_empty = self
-            .doc
-            .pointer(pointer.as_str())
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        if non_empty {
+    /// Inserts `value` at `index` of the array at `path`, which had `original_len` items in the pod.
+    pub fn insert(&mut self, path: &[&str], original_len: usize, index: usize, value: Value) {
+        *self.len_mut(path, original_len) += 1;
+        let index = index.to_string();
+        let mut at = path.to_vec();
+        at.push(&index);
+        self.add(&at, value);
+    }
+
+    /// Appends `value` to the array at `path`, which had `original_len` items in the pod: the first
+    /// append to an absent or empty array creates it, later ones use `/-`.
+    pub fn append(&mut self, path: &[&str], original_len: usize, value: Value) {
+        let len = self.len_mut(path, original_len);
+        let was_empty = *len == 0;
+        *len += 1;
+        if was_empty {
+            self.add(path, Value::Array(vec![value]));
+        } else {
             let mut with_end = path.to_vec();
             with_end.push("-");
             self.add(&with_end, value);
-        } else {
-            self.add(path, Value::Array(vec![value]));
         }
+    }
+
+    /// The current length of the array at `path`, which had `original_len` items in the pod.
+    pub fn len(&self, path: &[&str], original_len: usize) -> usize {
+        let key = PointerBuf::from_tokens(path.iter().copied());
+        self.lens.get(&key).copied().unwrap_or(original_len)
     }
 
     /// Finishes.
@@ -65,18 +72,15 @@ impl PatchBuilder {
         Patch(self.ops)
     }
 
-    fn push(&mut self, op: PatchOperation) {
-        json_patch::patch(&mut self.doc, std::slice::from_ref(&op))
-            .expect("ops are built against the working document");
-        self.ops.push(op);
+    fn len_mut(&mut self, path: &[&str], original_len: usize) -> &mut usize {
+        self.lens
+            .entry(PointerBuf::from_tokens(path.iter().copied()))
+            .or_insert(original_len)
     }
+}
 
-    fn len(&self, path: &str) -> usize {
-        self.doc
-            .pointer(path)
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len)
-    }
+fn mounts_len(c: &Container) -> usize {
+    c.volume_mounts.as_ref().map_or(0, Vec::len)
 }
 
 fn memory_volume(name: &str) -> Value {
@@ -110,35 +114,58 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Pa
     let config_env = config.encode_env();
     let injection = spec.injection;
     let native = injection == super::InjectionType::NativeSidecar;
-    let mut b = PatchBuilder::new(pod);
+    let pod_spec = pod.spec.as_ref();
+    let containers = pod_spec.map(|s| &s.containers[..]).unwrap_or(&[]);
+    let own_init: &[Container] = pod_spec.and_then(|s| s.init_containers.as_deref()).unwrap_or(&[]);
+    let volumes_len = pod_spec.and_then(|s| s.volumes.as_ref()).map_or(0, Vec::len);
+    let mut b = PatchBuilder::new();
     let volumes = ["spec", "volumes"];
 
     // 1–5. Volumes.
     if injection.has_init() {
-        b.append(&volumes, memory_volume(container::HOME_INIT_VOLUME));
+        b.append(&volumes, volumes_len, memory_volume(container::HOME_INIT_VOLUME));
     }
     if injection.has_sidecar() || native {
-        b.append(&volumes, memory_volume(container::HOME_SIDECAR_VOLUME));
+        b.append(
+            &volumes,
+            volumes_len,
+            memory_volume(container::HOME_SIDECAR_VOLUME),
+        );
     }
-    b.append(&volumes, memory_volume(container::SECRETS_VOLUME));
+    b.append(&volumes, volumes_len, memory_volume(container::SECRETS_VOLUME));
     for i in 0..spec.custom_volume_paths.len() {
-        b.append(&volumes, memory_volume(&container::custom_volume_name(i)));
+        b.append(
+            &volumes,
+            volumes_len,
+            memory_volume(&container::custom_volume_name(i)),
+        );
     }
     if let Some(secret) = &spec.extra_secret {
-        b.append(&volumes, secret_volume(container::EXTRA_SECRETS_VOLUME, secret));
+        b.append(
+            &volumes,
+            volumes_len,
+            secret_volume(container::EXTRA_SECRETS_VOLUME, secret),
+        );
     }
     if let Some(secret) = &spec.tls_secret {
-        b.append(&volumes, secret_volume(container::TLS_VOLUME, secret));
+        b.append(
+            &volumes,
+            volumes_len,
+            secret_volume(container::TLS_VOLUME, secret),
+        );
     }
 
     // 7. Secrets mounts in the selected app containers.
     let app_mounts: Vec<Value> = container::app_mounts(spec).iter().map(to_value).collect();
-    let containers = pod.spec.as_ref().map(|s| &s.containers[..]).unwrap_or(&[]);
     for (i, c) in containers.iter().enumerate() {
         if spec.app_containers.contains(&c.name) {
             let i = i.to_string();
             for m in &app_mounts {
-                b.append(&["spec", "containers", &i, "volumeMounts"], m.clone());
+                b.append(
+                    &["spec", "containers", &i, "volumeMounts"],
+                    mounts_len(c),
+                    m.clone(),
+                );
             }
         }
     }
@@ -152,24 +179,26 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Pa
         None
     };
     if let Some(agent) = init_agent {
-        let own_init = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.init_containers.as_ref())
-            .map_or(0, Vec::len);
-        if spec.init_first && own_init > 0 {
-            b.add(&["spec", "initContainers", "0"], agent);
+        let init_path = ["spec", "initContainers"];
+        let first = spec.init_first && !own_init.is_empty();
+        if first {
+            b.insert(&init_path, own_init.len(), 0, agent);
         } else {
-            b.append(&["spec", "initContainers"], agent);
+            b.append(&init_path, own_init.len(), agent);
         }
-        let agent_index = if spec.init_first { 0 } else { own_init };
-        for i in 0..b.len("/spec/initContainers") {
-            if i == agent_index {
-                continue;
-            }
+        // the pod's own init containers, at their index in the patched array
+        let shifted = own_init
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (if first { i + 1 } else { i }, c));
+        for (i, c) in shifted {
             let i = i.to_string();
             for m in &app_mounts {
-                b.append(&["spec", "initContainers", &i, "volumeMounts"], m.clone());
+                b.append(
+                    &["spec", "initContainers", &i, "volumeMounts"],
+                    mounts_len(c),
+                    m.clone(),
+                );
             }
         }
     }
@@ -180,11 +209,11 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Pa
     // 9. The classic sidecar.
     if injection.has_sidecar() {
         let sidecar = container::agent_json(spec, AgentRole::Sidecar, &config_env)?;
-        b.append(&["spec", "containers"], sidecar);
+        b.append(&["spec", "containers"], containers.len(), sidecar);
     }
 
     // 10. The status annotation.
-    if b.doc().pointer("/metadata/annotations").is_some() {
+    if pod.metadata.annotations.is_some() {
         b.add(&["metadata", "annotations", STATUS_KEY], json!("injected"));
     } else {
         b.add(&["metadata", "annotations"], json!({ STATUS_KEY: "injected" }));
