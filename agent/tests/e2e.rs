@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ferrovault_contract::AuthMethod;
+use ferrovault_tests::tools::openssl;
 use support::{Env, assert_no_secrets, template, wait_for_contents};
 
 const SEED_TEMPLATE: &str = "{{- with secret \"secret/my-secret\" -}}\npostgresql://{{ .Data.username }}:{{ .Data.password }}@postgres:5432/wizard\n{{- end }}\n";
@@ -718,19 +719,6 @@ fn command_runs_only_when_the_file_changed() {
     assert!(status.success(), "{log}");
     assert!(marker.exists(), "command did not run after a change");
     assert_eq!(std::fs::read_to_string(env.secret_file("app")).unwrap(), "two");
-}
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 fn b64url(bytes: &[u8]) -> String {

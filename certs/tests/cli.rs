@@ -6,6 +6,11 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 
+/// The `openssl` CLI's stdout as text.
+fn openssl(args: &[&str]) -> String {
+    String::from_utf8(ferrovault_tests::tools::openssl(args)).expect("openssl prints text")
+}
+
 fn certs(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ferrovault-certs"))
         .args(args)
@@ -27,20 +32,6 @@ fn generate(out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     certs(&args)
-}
-
-fn openssl(args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 #[test]

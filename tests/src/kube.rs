@@ -300,14 +300,7 @@ impl ControlPlane {
 
     fn spawn(&mut self, name: &str, bin: &Path, args: &[String]) -> Result<()> {
         let log_path = self.path(&format!("{name}.log"));
-        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
-            what: format!("create {}", log_path.display()),
-            source,
-        })?;
-        let log2 = log.try_clone().map_err(|source| Error::Io {
-            what: "clone log handle".into(),
-            source,
-        })?;
+        let (log, log2) = crate::log_file(&log_path)?;
         let child = Command::new(bin)
             .args(args)
             .env_clear()

@@ -160,3 +160,16 @@ pub fn command_words(args: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A log file for a child process's stdout and stderr (two handles to one file).
+pub fn log_file(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File)> {
+    let log = std::fs::File::create(path).map_err(|source| Error::Io {
+        what: format!("create {}", path.display()),
+        source,
+    })?;
+    let log2 = log.try_clone().map_err(|source| Error::Io {
+        what: "clone log handle".into(),
+        source,
+    })?;
+    Ok((log, log2))
+}

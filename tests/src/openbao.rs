@@ -300,14 +300,7 @@ impl DevServer {
             self.generation += 1;
         }
         let log_path = self.log_path(self.generation);
-        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
-            what: format!("create {}", log_path.display()),
-            source,
-        })?;
-        let log2 = log.try_clone().map_err(|source| Error::Io {
-            what: "clone log handle".into(),
-            source,
-        })?;
+        let (log, log2) = crate::log_file(&log_path)?;
         let mut args = vec![
             "server".to_owned(),
             "-dev".to_owned(),

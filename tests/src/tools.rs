@@ -48,3 +48,18 @@ pub fn our_bin(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Runs the `openssl` CLI (test key generation, signing, certificate inspection); stdout on success.
+/// Panics with openssl's stderr otherwise.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl CLI is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -12,18 +12,9 @@ use ferrovault_certs::{Error, generate_ca, issue_leaf, service_dns_names};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
+/// The `openssl` CLI's stdout as text.
 fn openssl(args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    String::from_utf8(ferrovault_tests::tools::openssl(args)).expect("openssl prints text")
 }
 
 fn path(p: &Path) -> &str {
