@@ -522,7 +522,7 @@ fn injected_agent_logs_in_through_kubernetes_auth_and_renders_the_seed_file() {
         .find(|e| e["name"] == AGENT_CONFIG_ENV)
         .and_then(|e| e["value"].as_str())
         .expect("FERROVAULT_AGENT_CONFIG in the agent's env");
-    let mut config = AgentConfig::decode_env(encoded).expect("a valid agent config");
+    let config = AgentConfig::decode_env(encoded).expect("a valid agent config");
     let mount_token_path = config.auto_auth.method.config.get("token_path").cloned();
     assert_eq!(
         mount_token_path.as_deref(),
@@ -537,14 +537,6 @@ fn injected_agent_logs_in_through_kubernetes_auth_and_renders_the_seed_file() {
         .unwrap_or_else(|e| panic!("{e}"));
     let token_file = work.path().join("sa-token");
     std::fs::write(&token_file, &token).unwrap();
-    // The agent re-roots outputs (--secrets-root, --home) but not the auth method's input files.
-    config
-        .auto_auth
-        .method
-        .config
-        .insert("token_path".into(), token_file.display().to_string());
-    let config_file = work.path().join("agent-config.json");
-    std::fs::write(&config_file, config.to_json()).unwrap();
     let root = work.path().join("root");
     let home = work.path().join("home");
     for dir in &config.secrets_dirs {
@@ -554,9 +546,10 @@ fn injected_agent_logs_in_through_kubernetes_auth_and_renders_the_seed_file() {
 
     let log_path = work.path().join("agent.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    // the injected env and args unchanged; only the container paths are re-rooted for a local run
     let mut child = Command::new(our_bin("ferrovault-agent"))
-        .arg("--config")
-        .arg(&config_file)
+        .arg("--token-path")
+        .arg(&token_file)
         .arg("--secrets-root")
         .arg(&root)
         .arg("--home")
@@ -564,6 +557,7 @@ fn injected_agent_logs_in_through_kubernetes_auth_and_renders_the_seed_file() {
         .args(&args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(AGENT_CONFIG_ENV, encoded)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
