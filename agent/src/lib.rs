@@ -44,11 +44,8 @@ pub fn load_config(file: Option<&Path>, env_value: Option<&str>) -> Result<Agent
 /// stderr. Env `RUST_LOG` overrides the level. Dependencies are kept at `warn`.
 pub fn init_logging(log: &LogConfig) {
     use tracing_subscriber::EnvFilter;
-    let level = match log.level.to_ascii_lowercase().as_str() {
-        l @ ("trace" | "debug" | "info" | "warn" | "error") => l.to_owned(),
-        "warning" => "warn".to_owned(),
-        _ => "info".to_owned(),
-    };
+    // vault-k8s passes `log-level` through unvalidated; an unknown name logs at info
+    let level = ferrovault_contract::log_level(&log.level).unwrap_or("info");
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,rustify=off,vaultrs=off,ferrovault_agent={level}")));
     let builder = tracing_subscriber::fmt()

@@ -349,16 +349,15 @@ fn default_template(value: &str) -> Result<String, String> {
     }
 }
 
-/// vault-k8s' level names: trace, debug, info (= notice = ""), warn (= warning), err (= error);
-/// case- and space-insensitive.
+/// vault-k8s' level names ([`ferrovault_contract::log_level`]) as a tracing level.
 pub fn log_level(value: &str) -> Result<tracing::Level, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "trace" => Ok(tracing::Level::TRACE),
-        "debug" => Ok(tracing::Level::DEBUG),
-        "" | "info" | "notice" => Ok(tracing::Level::INFO),
-        "warn" | "warning" => Ok(tracing::Level::WARN),
-        "err" | "error" => Ok(tracing::Level::ERROR),
-        _ => Err(format!(
+    match ferrovault_contract::log_level(value) {
+        Some("trace") => Ok(tracing::Level::TRACE),
+        Some("debug") => Ok(tracing::Level::DEBUG),
+        Some("warn") => Ok(tracing::Level::WARN),
+        Some("error") => Ok(tracing::Level::ERROR),
+        Some(_) => Ok(tracing::Level::INFO),
+        None => Err(format!(
             "unknown log level {value:?}: expected trace, debug, info, notice, warn, warning, err or error"
         )),
     }

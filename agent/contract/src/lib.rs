@@ -250,6 +250,20 @@ impl Default for LogConfig {
     }
 }
 
+/// vault-k8s' (and Vault's) log level names, case- and space-insensitive: `trace`, `debug`, `info`
+/// (= `notice` = empty), `warn` (= `warning`), `err` (= `error`). Returns the canonical name
+/// (`trace`, `debug`, `info`, `warn`, `error`), or `None` for anything else.
+pub fn log_level(value: &str) -> Option<&'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "trace" => Some("trace"),
+        "debug" => Some("debug"),
+        "" | "info" | "notice" => Some("info"),
+        "warn" | "warning" => Some("warn"),
+        "err" | "error" => Some("error"),
+        _ => None,
+    }
+}
+
 impl AgentConfig {
     /// Serialises to compact JSON.
     pub fn to_json(&self) -> String {
@@ -384,6 +398,24 @@ mod tests {
             .to_json()
             .replace("\"version\":1", "\"version\":1,\"bogus\":true");
         assert!(AgentConfig::from_json(json.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn log_levels_follow_vault_k8s() {
+        for (input, level) in [
+            ("trace", "trace"),
+            (" DEBUG ", "debug"),
+            ("", "info"),
+            (" ", "info"),
+            ("Notice", "info"),
+            ("warning", "warn"),
+            ("ERR", "error"),
+        ] {
+            assert_eq!(log_level(input), Some(level), "{input:?}");
+        }
+        for bad in ["inf", "tracing", "warnn", "errors", "0", "1", "junk"] {
+            assert_eq!(log_level(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
