@@ -13,7 +13,7 @@ use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, supports_native_side
 use crate::autotls::{self, AutoTlsConfig};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::review::{Outcome, answer, describe_json_error};
+use crate::review::{Outcome, answer, describe_json_error, patch_of};
 use crate::server::{AppState, app, serve, shutdown_signal};
 use crate::tls::{CertFiles, CertStore, install_crypto_provider, server_config};
 
@@ -368,14 +368,13 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
     if reviewed.outcome == Outcome::Denied {
         return Ok((String::new(), reviewed.denial));
     }
+    let patch = patch_of(&reviewed);
     let out = match args.output {
         Output::Review => serde_json::to_string_pretty(&reviewed.response_json()),
-        Output::Patch => {
-            serde_json::to_string_pretty(&reviewed.patch.clone().unwrap_or(json_patch::Patch(Vec::new())))
-        }
+        Output::Patch => serde_json::to_string_pretty(&patch.unwrap_or(json_patch::Patch(Vec::new()))),
         Output::Pod => {
             let mut pod = pod_json;
-            if let Some(patch) = &reviewed.patch {
+            if let Some(patch) = &patch {
                 json_patch::patch(&mut pod, patch)
                     .map_err(|e| Error::BadRequest(format!("the patch does not apply to the input: {e}")))?;
             }

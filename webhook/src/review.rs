@@ -30,8 +30,6 @@ pub struct Reviewed {
     pub outcome: Outcome,
     /// The request's namespace (metric label).
     pub namespace: String,
-    /// The patch, when one was produced.
-    pub patch: Option<json_patch::Patch>,
     /// The deny message, when denied.
     pub denial: Option<String>,
 }
@@ -75,13 +73,25 @@ pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Erro
 /// Answers one request.
 pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefaults) -> Reviewed {
     let namespace = request.namespace.clone().unwrap_or_default();
-    let base = AdmissionResponse::from(request);
-    let ignored = |reason| Reviewed {
-        response: AdmissionResponse::from(request).into_review(),
-        outcome: Outcome::Ignored { reason },
+    let reviewed = |response: AdmissionResponse, outcome, denial| Reviewed {
+        response: response.into_review(),
+        outcome,
         namespace: namespace.clone(),
-        patch: None,
-        denial: None,
+        denial,
+    };
+    let ignored = |reason| {
+        reviewed(
+            AdmissionResponse::from(request),
+            Outcome::Ignored { reason },
+            None,
+        )
+    };
+    let denied = |message: String| {
+        reviewed(
+            AdmissionResponse::from(request).deny(&message),
+            Outcome::Denied,
+            Some(message),
+        )
     };
     if !request.resource.group.is_empty()
         || request.resource.resource != "pods"
@@ -98,57 +108,37 @@ pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefa
     let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
         Ok(pod) => pod,
         Err(e) => {
-            let message = format!("request object is not a valid Pod: {}", describe_json_error(&e));
-            return Reviewed {
-                response: base.deny(&message).into_review(),
-                outcome: Outcome::Denied,
-                namespace,
-                patch: None,
-                denial: Some(message),
-            };
+            return denied(format!(
+                "request object is not a valid Pod: {}",
+                describe_json_error(&e)
+            ));
         }
     };
     match decide(&namespace, &pod, defaults) {
         Decision::Skip { reason } => ignored(reason),
-        Decision::Deny { message } => Reviewed {
-            response: base.deny(&message).into_review(),
-            outcome: Outcome::Denied,
-            namespace,
-            patch: None,
-            denial: Some(message),
-        },
+        Decision::Deny { message } => denied(message),
         Decision::Patch {
             patch,
             warnings,
             audit,
             injection,
         } => {
-            let mut response = match base.with_patch(patch.clone()) {
-                Ok(response) => response,
-                Err(_) => {
-                    let message = "internal error: the patch could not be serialised".to_owned();
-                    return Reviewed {
-                        response: AdmissionResponse::from(request).deny(&message).into_review(),
-                        outcome: Outcome::Denied,
-                        namespace,
-                        patch: None,
-                        denial: Some(message),
-                    };
-                }
+            let Ok(mut response) = AdmissionResponse::from(request).with_patch(patch) else {
+                return denied("internal error: the patch could not be serialised".to_owned());
             };
             if !warnings.is_empty() {
                 response.warnings = Some(warnings);
             }
             response.audit_annotations = audit.into_iter().collect();
-            Reviewed {
-                response: response.into_review(),
-                outcome: Outcome::Injected(injection),
-                namespace,
-                patch: Some(patch),
-                denial: None,
-            }
+            reviewed(response, Outcome::Injected(injection), None)
         }
     }
+}
+
+/// The RFC 6902 patch of an answer, if it has one.
+pub fn patch_of(reviewed: &Reviewed) -> Option<json_patch::Patch> {
+    let bytes = reviewed.response.response.as_ref()?.patch.as_ref()?;
+    serde_json::from_slice(bytes).ok()
 }
 
 /// A JSON error's category and position, without echoing any of the input (it may hold secrets).

@@ -13,7 +13,6 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_util_lite::CancelOnDrop;
 
 use crate::error::Error;
 
@@ -116,7 +115,7 @@ impl CertFiles {
 
     /// Polls the files every `interval` and swaps the certificate when their contents change and form
     /// a valid pair. A half-written pair (cert updated, key not yet) is retried on the next tick.
-    pub fn watch(self, store: Arc<CertStore>, interval: Duration) -> CancelOnDrop {
+    pub fn watch(self, store: Arc<CertStore>, interval: Duration) -> WatchGuard {
         let handle = tokio::spawn(async move {
             let mut last = self.read().ok();
             let mut ticker = tokio::time::interval(interval);
@@ -139,21 +138,16 @@ impl CertFiles {
                 }
             }
         });
-        CancelOnDrop(handle)
+        WatchGuard(handle)
     }
 }
 
-/// Tiny helper: abort a background task when its owner goes away.
-mod tokio_util_lite {
-    /// Aborts the task when dropped.
-    #[derive(Debug)]
-    pub struct CancelOnDrop(pub tokio::task::JoinHandle<()>);
+/// Stops the certificate watcher when dropped.
+#[derive(Debug)]
+pub struct WatchGuard(tokio::task::JoinHandle<()>);
 
-    impl Drop for CancelOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
-
-pub use tokio_util_lite::CancelOnDrop as WatchGuard;
