@@ -7,8 +7,8 @@ use serde_json::Value;
 use crate::funcs::{Func, range_items};
 use crate::lex::error_at;
 use crate::parse::{Cmd, Expr, Node, Pipe};
-use crate::value::{CERT_FIELDS, SECRET_FIELDS, Val, print_val, struct_field_default};
-use crate::{DataSource, Dependency, TemplateError};
+use crate::value::{CERT_FIELDS, SECRET_FIELDS, Val, cost, print_val, struct_field_default};
+use crate::{DataSource, Dependency, Limits, TemplateError};
 
 type Result<T> = std::result::Result<T, TemplateError>;
 
@@ -22,10 +22,19 @@ pub(crate) struct Exec<'a> {
     vars: Vec<(String, Val)>,
     /// The output so far.
     pub out: String,
+    limits: &'a Limits,
+    steps: u64,
+    /// Offset of the action being executed (where a limit error points).
+    at: usize,
 }
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(src: &'a str, missing_key_error: bool, data: &'a dyn DataSource) -> Self {
+    pub(crate) fn new(
+        src: &'a str,
+        missing_key_error: bool,
+        data: &'a dyn DataSource,
+        limits: &'a Limits,
+    ) -> Self {
         Self {
             src,
             missing_key_error,
@@ -33,6 +42,9 @@ impl<'a> Exec<'a> {
             missing: BTreeSet::new(),
             vars: vec![("$".to_owned(), Val::Invalid)],
             out: String::new(),
+            limits,
+            steps: 0,
+            at: 0,
         }
     }
 
@@ -40,15 +52,50 @@ impl<'a> Exec<'a> {
         error_at(self.src, off, message)
     }
 
+    /// Counts `n` steps against [`Limits::max_steps`].
+    fn step(&mut self, n: u64) -> Result<()> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > self.limits.max_steps {
+            return Err(self.err(
+                self.at,
+                format!(
+                    "the render took more than {} steps (the step limit)",
+                    self.limits.max_steps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails once a string (the output, or a function's result) is larger than the output limit.
+    fn check_size(&self, len: usize, what: &str) -> Result<()> {
+        if len > self.limits.max_output_bytes {
+            return Err(self.err(
+                self.at,
+                format!(
+                    "{what} is larger than {} bytes (the output limit)",
+                    self.limits.max_output_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Executes a node list with `dot` as `.`.
     pub(crate) fn walk(&mut self, nodes: &[Node], dot: &Val) -> Result<()> {
         for node in nodes {
+            self.step(1)?;
             match node {
-                Node::Text(t) => self.out.push_str(t),
+                Node::Text(t) => {
+                    self.out.push_str(t);
+                    self.check_size(self.out.len(), "the output")?;
+                }
                 Node::Action(pipe) => {
+                    self.at = pipe.cmds.first().map_or(self.at, |c| c.off);
                     let v = self.pipe(dot, pipe)?;
                     if pipe.decl.is_empty() {
                         print_val(&mut self.out, &v);
+                        self.check_size(self.out.len(), "the output")?;
                     }
                 }
                 Node::Cond {
@@ -58,6 +105,7 @@ impl<'a> Exec<'a> {
                     else_,
                 } => {
                     let mark = self.vars.len();
+                    self.at = pipe.cmds.first().map_or(self.at, |c| c.off);
                     let v = self.pipe(dot, pipe)?;
                     if v.truth() {
                         if *with {
@@ -103,6 +151,8 @@ impl<'a> Exec<'a> {
         }
         let declared = mark + pipe.decl.len();
         for (key, elem) in items {
+            self.at = off;
+            self.step(1)?;
             match pipe.decl.len() {
                 1 => self.vars[mark].1 = Val::Json(elem.clone()),
                 2 => {
@@ -248,6 +298,25 @@ impl<'a> Exec<'a> {
     }
 
     fn call(&mut self, dot: &Val, func: Func, off: usize, args: &[Expr], last: Option<Val>) -> Result<Val> {
+        self.at = off;
+        self.step(1)?;
+        let result = self.call_unbounded(dot, func, off, args, last)?;
+        self.at = off;
+        if let Val::Json(Value::String(s)) = &result {
+            self.check_size(s.len(), "the result")?;
+        }
+        self.step(cost(result.json()))?;
+        Ok(result)
+    }
+
+    fn call_unbounded(
+        &mut self,
+        dot: &Val,
+        func: Func,
+        off: usize,
+        args: &[Expr],
+        last: Option<Val>,
+    ) -> Result<Val> {
         if matches!(func, Func::And | Func::Or) {
             let mut result = Val::Invalid;
             for a in args {
@@ -271,6 +340,8 @@ impl<'a> Exec<'a> {
         if vals.contains(&Val::Pending) {
             return Ok(Val::Pending);
         }
+        self.at = off;
+        self.step(vals.iter().map(|v| cost(v.json())).sum())?;
         let fail = |m: String| error_at(self.src, off, format!("error calling {m}"));
         match func {
             Func::Secret | Func::Secrets | Func::PkiCert | Func::File => {
@@ -307,7 +378,7 @@ impl<'a> Exec<'a> {
                 };
                 Ok(Val::Json(Value::String(s)))
             }
-            _ => func.call(vals).map_err(fail),
+            _ => func.call(vals, self.limits.max_output_bytes).map_err(fail),
         }
     }
 }

@@ -188,9 +188,11 @@ impl Func {
     }
 
     /// Calls a pure function. Dependencies, environment and `and`/`or` are the executor's.
-    pub(crate) fn call(self, args: Vec<Val>) -> FuncResult {
+    /// Functions whose result can be much larger than their arguments (`printf` widths, `indent`,
+    /// `replaceAll`, `join`) fail before building a string longer than `max_len` bytes.
+    pub(crate) fn call(self, args: Vec<Val>, max_len: usize) -> FuncResult {
         let name = self.name();
-        let a = Args { name, args };
+        let a = Args { name, args, max_len };
         a.run(self)
     }
 }
@@ -198,6 +200,7 @@ impl Func {
 struct Args {
     name: &'static str,
     args: Vec<Val>,
+    max_len: usize,
 }
 
 impl Args {
@@ -206,11 +209,7 @@ impl Args {
     }
 
     fn json(&self, i: usize) -> &Value {
-        static NULL: Value = Value::Null;
-        match &self.args[i] {
-            Val::Json(v) | Val::Secret(v) | Val::Cert(v) => v,
-            Val::Invalid | Val::Pending => &NULL,
-        }
+        self.args[i].json()
     }
 
     /// A string parameter (Vault's `json.Number` is a string in Go, so numbers are accepted too).
@@ -241,6 +240,17 @@ impl Args {
 
     fn ok_str(s: String) -> FuncResult {
         Ok(Val::Json(Value::String(s)))
+    }
+
+    /// Refuses to build a result of `len` bytes past the output limit.
+    fn fits(&self, len: usize) -> Result<(), String> {
+        if len > self.max_len {
+            return Err(self.err(format!(
+                "the result would be larger than {} bytes (the output limit)",
+                self.max_len
+            )));
+        }
+        Ok(())
     }
 
     fn run(self, f: Func) -> FuncResult {
@@ -284,7 +294,7 @@ impl Args {
             Func::Println => Self::ok_str(go_sprintln(&self.args)),
             Func::Printf => {
                 let format = self.str(0)?;
-                Self::ok_str(go_printf(&format, &self.args[1..]))
+                Self::ok_str(go_printf(&format, &self.args[1..], self.max_len)?)
             }
             Func::Html => Self::ok_str(html_escape(&go_sprint_args(&self.args))),
             Func::Urlquery => Self::ok_str(query_escape(&go_sprint_args(&self.args))),
@@ -332,6 +342,12 @@ impl Args {
             Func::ToTitle => Self::ok_str(title(&self.str(0)?)),
             Func::ReplaceAll => {
                 let (from, to, s) = (self.str(0)?, self.str(1)?, self.str(2)?);
+                let count = if from.is_empty() {
+                    s.chars().count() + 1
+                } else {
+                    s.matches(from.as_str()).count()
+                };
+                self.fits((s.len() - count * from.len()).saturating_add(count.saturating_mul(to.len())))?;
                 Self::ok_str(go_replace_all(&s, &from, &to))
             }
             Func::Split => {
@@ -361,6 +377,8 @@ impl Args {
                         _ => return Err(self.err("argument 2 must be a list of strings")),
                     }
                 }
+                let seps = parts.len().saturating_sub(1).saturating_mul(sep.len());
+                self.fits(parts.iter().map(String::len).sum::<usize>().saturating_add(seps))?;
                 Self::ok_str(parts.join(&sep))
             }
             Func::Contains => self.contains(self.json(1), self.json(0)),
@@ -426,6 +444,13 @@ impl Args {
                 let n =
                     usize::try_from(n).map_err(|_| self.err("indent value must be a positive integer"))?;
                 let s = self.str(1)?;
+                let mut lines = 0usize;
+                let mut at_line_start = true;
+                for c in s.chars() {
+                    lines += usize::from(at_line_start && c != '\n');
+                    at_line_start = c == '\n';
+                }
+                self.fits(n.max(s.len().saturating_add(lines.saturating_mul(n))))?;
                 let prefix = " ".repeat(n);
                 let mut out = String::with_capacity(s.len() + n);
                 let mut at_line_start = true;

@@ -1,4 +1,5 @@
-//! consul-template's dialect of Go `text/template`, compiled to handlebars and rendered purely.
+//! consul-template's dialect of Go `text/template` (and native handlebars templates), parsed and
+//! rendered purely, within [`Limits`].
 //!
 //! API (stable; the agent and the webhook build on it):
 //! - [`check`]: parse + validate only (the webhook calls it at admission).
@@ -19,7 +20,13 @@
 //! A template is native when its first line is exactly [`HANDLEBARS_MARKER`] (the line is dropped),
 //! or when it is not valid Go template syntax but uses handlebars-only syntax (`{{#…}}`, `{{!…}}`,
 //! `{{>…}}`, `{{^…}}`, `{{~…}}`, `{{{…}}}`) with the default delimiters and compiles as handlebars.
-//! Native templates never HTML-escape and iterate maps in sorted key order.
+//! Native templates never HTML-escape and iterate maps in sorted key order; partials and decorators
+//! are refused (the registry holds the one template, and a partial including itself never ends).
+//!
+//! # Limits
+//!
+//! Compiling and rendering stay within [`Limits`] (template size, nesting depth, steps, output size),
+//! so that no template can overflow a 2 MiB thread stack, spin or exhaust memory.
 //!
 //! # Not supported (compile-time error naming the construct)
 //!
@@ -56,6 +63,42 @@ mod util;
 mod value;
 
 use std::collections::BTreeSet;
+
+/// Bounds on the work one template may cause, so that no template (an annotation at admission, a
+/// file in the agent) can overflow the stack, spin or exhaust memory. Every bound is far above what
+/// real templates need; going past one is a [`TemplateError`] naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest template text, in bytes.
+    pub max_template_bytes: usize,
+    /// Deepest nesting of blocks (`if`/`with`/`range`, each `else if` counting as one more level,
+    /// handlebars `{{#…}}`) and parentheses.
+    pub max_depth: usize,
+    /// Most execution steps of one render: nodes visited, functions called, range iterations and
+    /// `loop` items.
+    pub max_steps: u64,
+    /// Largest rendered output, and largest string any function may return, in bytes.
+    pub max_output_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults: 1 MiB of template text, nesting 100 deep, 10 million steps, 16 MiB of output.
+    pub const DEFAULT: Limits = Limits {
+        max_template_bytes: 1 << 20,
+        max_depth: 100,
+        max_steps: 10_000_000,
+        max_output_bytes: 16 << 20,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// How errors about [`Limits::max_depth`] end.
+pub(crate) const NESTING_LIMIT: &str = "(the nesting limit)";
 
 /// First line marking a template as native handlebars (the line itself is not rendered).
 pub const HANDLEBARS_MARKER: &str = "{{!-- handlebars --}}";
@@ -193,6 +236,7 @@ pub struct TemplateError {
 #[derive(Debug)]
 pub struct Compiled {
     kind: Kind,
+    limits: Limits,
 }
 
 #[derive(Debug)]
@@ -207,49 +251,63 @@ enum Kind {
 }
 
 impl Compiled {
-    /// Parses and validates `src`.
+    /// Parses and validates `src` under the default [`Limits`].
     pub fn compile(src: &TemplateSource<'_>) -> Result<Self, TemplateError> {
-        if let Some(rest) = src.text.strip_prefix(HANDLEBARS_MARKER) {
+        Self::compile_with_limits(src, Limits::DEFAULT)
+    }
+
+    /// Parses and validates `src`; rendering it later stays within `limits`.
+    pub fn compile_with_limits(src: &TemplateSource<'_>, limits: Limits) -> Result<Self, TemplateError> {
+        if src.text.len() > limits.max_template_bytes {
+            return Err(TemplateError {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the template is {} bytes, more than the limit of {} bytes",
+                    src.text.len(),
+                    limits.max_template_bytes
+                ),
+            });
+        }
+        let kind = if let Some(rest) = src.text.strip_prefix(HANDLEBARS_MARKER) {
             let rest = rest.strip_prefix("\r").unwrap_or(rest);
             let rest = rest.strip_prefix('\n').unwrap_or(rest);
-            return native::Native::compile(rest)
-                .map(|n| Self {
-                    kind: Kind::Handlebars(n),
-                })
+            native::Native::compile(rest, &limits)
+                .map(Kind::Handlebars)
                 .map_err(|e| TemplateError {
                     // Report lines of the text as written, marker line included.
                     line: e.line + 1,
                     ..e
-                });
-        }
-        match Self::compile_go(src) {
-            Ok(c) => Ok(c),
-            Err(go_err) => {
-                let default_delims = src.left_delim == "{{" && src.right_delim == "}}";
-                if default_delims
-                    && looks_like_handlebars(src.text)
-                    && let Ok(n) = native::Native::compile(src.text)
-                {
-                    return Ok(Self {
-                        kind: Kind::Handlebars(n),
-                    });
+                })?
+        } else {
+            match Self::compile_go(src, &limits) {
+                Ok(kind) => kind,
+                Err(go_err) => {
+                    let default_delims = src.left_delim == "{{" && src.right_delim == "}}";
+                    if !default_delims || !looks_like_handlebars(src.text) {
+                        return Err(go_err);
+                    }
+                    match native::Native::compile(src.text, &limits) {
+                        Ok(n) => Kind::Handlebars(n),
+                        // Too deep to parse as handlebars: say that, not what Go's parser saw.
+                        Err(e) if e.message.ends_with(NESTING_LIMIT) => return Err(e),
+                        Err(_) => return Err(go_err),
+                    }
                 }
-                Err(go_err)
             }
-        }
+        };
+        Ok(Self { kind, limits })
     }
 
-    fn compile_go(src: &TemplateSource<'_>) -> Result<Self, TemplateError> {
+    fn compile_go(src: &TemplateSource<'_>, limits: &Limits) -> Result<Kind, TemplateError> {
         let items = lex::lex(src.text, src.left_delim, src.right_delim)?;
-        let nodes = parse::parse(src.text, items)?;
+        let nodes = parse::parse(src.text, items, limits.max_depth)?;
         let static_deps = exec::static_dependencies(&nodes);
-        Ok(Self {
-            kind: Kind::Go {
-                src: src.text.to_owned(),
-                nodes,
-                error_on_missing_key: src.error_on_missing_key,
-                static_deps,
-            },
+        Ok(Kind::Go {
+            src: src.text.to_owned(),
+            nodes,
+            error_on_missing_key: src.error_on_missing_key,
+            static_deps,
         })
     }
 
@@ -275,7 +333,7 @@ impl Compiled {
                 error_on_missing_key,
                 ..
             } => {
-                let mut exec = exec::Exec::new(src, *error_on_missing_key, data);
+                let mut exec = exec::Exec::new(src, *error_on_missing_key, data, &self.limits);
                 let result = exec.walk(nodes, &value::Val::Invalid);
                 if !exec.missing.is_empty() {
                     // An error may come from the missing data itself; report it once data is there.
@@ -286,7 +344,7 @@ impl Compiled {
                 result?;
                 Ok(Rendered::Complete(exec.out.into_bytes()))
             }
-            Kind::Handlebars(n) => n.render(data),
+            Kind::Handlebars(n) => n.render(data, &self.limits),
         }
     }
 }
@@ -298,7 +356,7 @@ fn looks_like_handlebars(text: &str) -> bool {
         .any(|p| text.contains(p))
 }
 
-/// Parse-time check only (no data): what the webhook runs at admission.
+/// Parse-time check only (no data) under the default [`Limits`]: what the webhook runs at admission.
 pub fn check(src: &TemplateSource<'_>) -> Result<(), TemplateError> {
     Compiled::compile(src).map(|_| ())
 }

@@ -7,17 +7,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason, Renderable,
-    ScopedJson, StringOutput, Template,
+    ScopedJson, Template,
 };
 use serde_json::Value;
 
 use crate::exec::dependency;
 use crate::funcs::{self, Func};
-use crate::value::{Val, print_val, sorted_deep};
-use crate::{DataSource, Dependency, Rendered, TemplateError};
+use crate::value::{Val, cost, print_val, sorted_deep};
+use crate::{DataSource, Dependency, Limits, Rendered, TemplateError};
 
 /// Name of the one template in the registry.
 const NAME: &str = "template";
+
+/// The helper inserted at the top of every block body to count the render's steps.
+const STEP: &str = "__ferrovault_step";
 
 /// A render that keeps discovering dependencies stops after this many passes.
 const MAX_PASSES: usize = 64;
@@ -45,11 +48,29 @@ struct State {
     cache: BTreeMap<Dependency, Option<Value>>,
     /// Dependencies asked for in this pass that are not in the cache yet.
     requested: BTreeSet<Dependency>,
+    /// Steps taken in this pass.
+    steps: u64,
+}
+
+impl State {
+    /// Counts `n` steps against the limit.
+    fn step(&mut self, n: u64, limits: &Limits) -> Result<(), RenderError> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > limits.max_steps {
+            return Err(RenderErrorReason::Other(format!(
+                "the render took more than {} steps (the step limit)",
+                limits.max_steps
+            ))
+            .into());
+        }
+        Ok(())
+    }
 }
 
 impl Native {
-    pub(crate) fn compile(text: &str) -> Result<Self, TemplateError> {
-        let template = Template::compile(text).map_err(|e| {
+    pub(crate) fn compile(text: &str, limits: &Limits) -> Result<Self, TemplateError> {
+        check_depth(text, limits.max_depth)?;
+        let mut template = Template::compile(text).map_err(|e| {
             let (line, column) = e.pos().unwrap_or((1, 1));
             TemplateError {
                 line,
@@ -57,6 +78,8 @@ impl Native {
                 message: e.reason().to_string(),
             }
         })?;
+        refuse_partials(&template)?;
+        count_steps_in_blocks(&mut template);
         let mut static_deps = Vec::new();
         collect_deps(&template, &mut static_deps);
         let mut seen = BTreeSet::new();
@@ -67,11 +90,6 @@ impl Native {
         registry.register_escape_fn(handlebars::no_escape);
         registry.set_strict_mode(false);
         registry.set_prevent_indent(true);
-        for (name, func) in funcs::all() {
-            if !func.is_dependency() && !matches!(func, Func::Env | Func::MustEnv | Func::EnvOrDefault) {
-                registry.register_helper(name, Box::new(PureHelper(func)));
-            }
-        }
         registry.register_helper("go_print", Box::new(GoPrint));
         let env_names = [Func::Env, Func::MustEnv, Func::EnvOrDefault]
             .into_iter()
@@ -89,10 +107,10 @@ impl Native {
         &self.static_deps
     }
 
-    pub(crate) fn render(&self, data: &dyn DataSource) -> Result<Rendered, TemplateError> {
+    pub(crate) fn render(&self, data: &dyn DataSource, limits: &Limits) -> Result<Rendered, TemplateError> {
         let state = Arc::new(Mutex::new(State::default()));
         for _ in 0..MAX_PASSES {
-            let out = self.render_once(&state, data)?;
+            let out = self.render_once(&state, data, limits)?;
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
             let requested = std::mem::take(&mut st.requested);
             if requested.is_empty() {
@@ -119,7 +137,12 @@ impl Native {
         })
     }
 
-    fn render_once(&self, state: &Arc<Mutex<State>>, data: &dyn DataSource) -> Result<String, TemplateError> {
+    fn render_once(
+        &self,
+        state: &Arc<Mutex<State>>,
+        data: &dyn DataSource,
+        limits: &Limits,
+    ) -> Result<String, TemplateError> {
         let template = self.registry.get_template(NAME).ok_or_else(|| TemplateError {
             line: 1,
             column: 1,
@@ -127,29 +150,193 @@ impl Native {
         })?;
         let ctx = Context::null();
         let mut rc = RenderContext::new(None);
-        for func in [Func::Secret, Func::Secrets, Func::PkiCert, Func::File] {
-            rc.register_local_helper(
-                func.name(),
+        lock(state).steps = 0;
+        for (name, func) in funcs::all() {
+            let helper: Box<dyn HelperDef + Send + Sync> = if func.is_dependency() {
                 Box::new(DepHelper {
                     func,
                     state: Arc::clone(state),
-                }),
-            );
+                })
+            } else if matches!(func, Func::Env | Func::MustEnv | Func::EnvOrDefault) {
+                continue;
+            } else {
+                Box::new(PureHelper {
+                    func,
+                    state: Arc::clone(state),
+                    limits: *limits,
+                })
+            };
+            rc.register_local_helper(name, helper);
         }
+        rc.register_local_helper(
+            STEP,
+            Box::new(StepHelper {
+                state: Arc::clone(state),
+                limits: *limits,
+            }),
+        );
         // Environment values are resolved before the render: helpers must be Send + Sync.
         for (func, names) in &self.env_names {
             let env = names.iter().map(|n| (n.clone(), data.env(n))).collect();
             rc.register_local_helper(func.name(), Box::new(EnvHelper { func: *func, env }));
         }
-        let mut out = StringOutput::new();
+        let mut out = BoundedOutput {
+            out: String::new(),
+            max: limits.max_output_bytes,
+        };
         template
             .render(&self.registry, &ctx, &mut rc, &mut out)
             .map_err(render_error)?;
-        out.into_string().map_err(|_| TemplateError {
-            line: 1,
-            column: 1,
-            message: "output is not UTF-8".into(),
-        })
+        Ok(out.out)
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The render's output, refusing to grow past the output limit.
+struct BoundedOutput {
+    out: String,
+    max: usize,
+}
+
+impl handlebars::Output for BoundedOutput {
+    fn write(&mut self, seg: &str) -> std::io::Result<()> {
+        if self.out.len() + seg.len() > self.max {
+            return Err(std::io::Error::other(format!(
+                "the output is larger than {} bytes (the output limit)",
+                self.max
+            )));
+        }
+        self.out.push_str(seg);
+        Ok(())
+    }
+}
+
+/// `{{__ferrovault_step N}}` at the top of each block body: counts N steps (the body's size).
+struct StepHelper {
+    state: Arc<Mutex<State>>,
+    limits: Limits,
+}
+
+impl HelperDef for StepHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let n = h.param(0).and_then(|p| p.value().as_u64()).unwrap_or(1);
+        lock(&self.state).step(n, &self.limits)?;
+        Ok(ScopedJson::Derived(Value::String(String::new())))
+    }
+}
+
+/// Nesting of blocks (`{{#…}}`, each `{{else x}}` of a chain adding one) and parentheses, checked on
+/// the text before the handlebars parser (which recurses on it) sees it.
+fn check_depth(text: &str, max: usize) -> Result<(), TemplateError> {
+    let too_deep = |off: usize| {
+        crate::lex::error_at(
+            text,
+            off,
+            format!(
+                "blocks and parentheses nested more than {max} deep {}",
+                crate::NESTING_LIMIT
+            ),
+        )
+    };
+    // Levels each open block adds (1, plus one per `else if`-style link of its chain).
+    let mut blocks: Vec<usize> = Vec::new();
+    let mut rest = text;
+    let mut base = 0;
+    while let Some(start) = rest.find("{{") {
+        let open = base + start;
+        let inner = &text[open + 2..];
+        let Some(end) = inner.find("}}") else { break };
+        let body = inner[..end].trim_start_matches(['{', '~']).trim_start();
+        let mut parens = 0usize;
+        let mut deepest = 0usize;
+        for c in body.chars() {
+            match c {
+                '(' => {
+                    parens += 1;
+                    deepest = deepest.max(parens);
+                }
+                ')' => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if body.starts_with('#') || body.starts_with('^') {
+            blocks.push(1);
+        } else if body.starts_with('/') {
+            blocks.pop();
+        } else if let Some(chain) = body.strip_prefix("else")
+            && !chain.trim_matches(['~', ' ', '\t', '\n', '\r']).is_empty()
+            && let Some(top) = blocks.last_mut()
+        {
+            *top += 1;
+        }
+        if blocks.iter().sum::<usize>() + deepest > max {
+            return Err(too_deep(open));
+        }
+        base = open + 2 + end + 2;
+        rest = &text[base..];
+    }
+    Ok(())
+}
+
+/// Partials and decorators are refused: the registry holds this one template, and a partial that
+/// includes itself would recurse without end.
+fn refuse_partials(t: &Template) -> Result<(), TemplateError> {
+    for (i, e) in t.elements.iter().enumerate() {
+        let (line, column) = t.mapping.get(i).map_or((1, 1), |m| (m.0, m.1));
+        let refused = |what: &str| TemplateError {
+            line,
+            column,
+            message: format!("{what} are not supported in native templates"),
+        };
+        match e {
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                return Err(refused("partials"));
+            }
+            TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                return Err(refused("decorators (inline partials)"));
+            }
+            TemplateElement::HelperBlock(h) => {
+                for inner in [&h.template, &h.inverse].into_iter().flatten() {
+                    refuse_partials(inner)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Puts a step counter at the top of every block body (an empty body gets one too), weighted by
+/// the body's size, so that loops (`each` over large data, however deeply nested) count against the
+/// step limit.
+fn count_steps_in_blocks(t: &mut Template) {
+    for e in &mut t.elements {
+        if let TemplateElement::HelperBlock(h) = e {
+            if h.template.is_none() {
+                h.template = Some(Template::default());
+            }
+            for inner in [&mut h.template, &mut h.inverse].into_iter().flatten() {
+                count_steps_in_blocks(inner);
+                let weight = inner.elements.len() + 1;
+                let Ok(step) = Template::compile(&format!("{{{{{STEP} {weight}}}}}")) else {
+                    continue;
+                };
+                let mapping = inner.mapping.first().or(step.mapping.first()).cloned();
+                if let (Some(element), Some(mapping)) = (step.elements.into_iter().next(), mapping) {
+                    inner.elements.insert(0, element);
+                    inner.mapping.insert(0, mapping);
+                }
+            }
+        }
     }
 }
 
@@ -166,7 +353,12 @@ fn params(h: &Helper<'_>) -> Vec<Val> {
 }
 
 /// A pure consul-template function as a handlebars helper (`and`/`or` return the deciding operand).
-struct PureHelper(Func);
+/// Each call counts a step plus what its arguments and result weigh.
+struct PureHelper {
+    func: Func,
+    state: Arc<Mutex<State>>,
+    limits: Limits,
+}
 
 impl HelperDef for PureHelper {
     fn call_inner<'reg: 'rc, 'rc>(
@@ -177,10 +369,14 @@ impl HelperDef for PureHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let args = params(h);
-        self.0.check_arity(args.len()).map_err(RenderErrorReason::Other)?;
-        let result = match self.0 {
+        self.func
+            .check_arity(args.len())
+            .map_err(RenderErrorReason::Other)?;
+        let weight: u64 = args.iter().map(|a| cost(a.json())).sum();
+        lock(&self.state).step(1 + weight, &self.limits)?;
+        let result = match self.func {
             Func::And | Func::Or => {
-                let want = self.0 == Func::Or;
+                let want = self.func == Func::Or;
                 let pos = args
                     .iter()
                     .position(|a| a.truth() == want)
@@ -188,9 +384,10 @@ impl HelperDef for PureHelper {
                 args.into_iter().nth(pos).unwrap_or(Val::Invalid)
             }
             f => f
-                .call(args)
+                .call(args, self.limits.max_output_bytes)
                 .map_err(|m| RenderErrorReason::Other(format!("error calling {m}")))?,
         };
+        lock(&self.state).step(cost(result.json()), &self.limits)?;
         Ok(ScopedJson::Derived(result.into_json()))
     }
 }

@@ -89,14 +89,19 @@ struct Parser<'s> {
     src: &'s str,
     items: std::vec::IntoIter<Item>,
     vars: Vec<String>,
+    /// Current nesting of blocks and parentheses (parsing and executing recurse on it).
+    depth: usize,
+    max_depth: usize,
 }
 
-/// Parses lexed items into nodes.
-pub(crate) fn parse(src: &str, items: Vec<Item>) -> Result<Vec<Node>, TemplateError> {
+/// Parses lexed items into nodes, refusing nesting deeper than `max_depth`.
+pub(crate) fn parse(src: &str, items: Vec<Item>, max_depth: usize) -> Result<Vec<Node>, TemplateError> {
     let mut p = Parser {
         src,
         items: items.into_iter(),
         vars: vec!["$".to_owned()],
+        depth: 0,
+        max_depth,
     };
     let (nodes, end) = p.list()?;
     match end {
@@ -109,6 +114,22 @@ pub(crate) fn parse(src: &str, items: Vec<Item>) -> Result<Vec<Node>, TemplateEr
 impl Parser<'_> {
     fn err(&self, off: usize, message: impl Into<String>) -> TemplateError {
         error_at(self.src, off, message)
+    }
+
+    /// Enters one more level of nesting at `off`, or fails past the limit.
+    fn enter(&mut self, off: usize) -> Result<(), TemplateError> {
+        if self.depth >= self.max_depth {
+            return Err(self.err(
+                off,
+                format!(
+                    "blocks and parentheses nested more than {} deep {}",
+                    self.max_depth,
+                    crate::NESTING_LIMIT
+                ),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn list(&mut self) -> Result<(Vec<Node>, ListEnd), TemplateError> {
@@ -159,6 +180,13 @@ impl Parser<'_> {
     }
 
     fn control(&mut self, kind: Keyword, off: usize, toks: &[Tok]) -> Result<Node, TemplateError> {
+        self.enter(off)?;
+        let node = self.control_body(kind, off, toks);
+        self.depth -= 1;
+        node
+    }
+
+    fn control_body(&mut self, kind: Keyword, off: usize, toks: &[Tok]) -> Result<Node, TemplateError> {
         let mark = self.vars.len();
         let pipe = self.pipeline(toks, off, kind == Keyword::Range)?;
         let (body, end) = self.list()?;
@@ -361,7 +389,10 @@ impl Parser<'_> {
             TokKind::Nil => Expr::Nil { off },
             TokKind::Dot => Expr::Dot,
             TokKind::LParen => {
-                let cmds = self.commands(cur, off, true)?;
+                self.enter(off)?;
+                let cmds = self.commands(cur, off, true);
+                self.depth -= 1;
+                let cmds = cmds?;
                 Expr::Paren(Box::new(Pipe {
                     decl: Vec::new(),
                     cmds,

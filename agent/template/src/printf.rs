@@ -47,8 +47,13 @@ struct Spec {
     prec: Option<usize>,
 }
 
+/// Go's `fmt` stops reading a width or precision past this magnitude (`tooLarge`).
+const TOO_LARGE: usize = 1_000_000;
+
 /// `fmt.Sprintf` for `%v %s %d %q %t %x %X %o %b %c %e %E %f %F %g %G %U %%`, flags and width.
-pub(crate) fn go_printf(format: &str, args: &[Val]) -> String {
+/// Fails (with the limit in the message) once the result would be longer than `max_len` bytes.
+pub(crate) fn go_printf(format: &str, args: &[Val], max_len: usize) -> Result<String, String> {
+    let too_long = || format!("printf: the result is larger than {max_len} bytes (the output limit)");
     let mut out = String::new();
     let mut next = 0;
     let mut chars = format.chars().peekable();
@@ -69,10 +74,15 @@ pub(crate) fn go_printf(format: &str, args: &[Val]) -> String {
             }
             chars.next();
         }
+        // Go's parsenum: a number growing past TOO_LARGE swallows the rest of the format.
         let digits = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
             let mut n: Option<usize> = None;
             while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
+                if n.unwrap_or(0) > TOO_LARGE {
+                    chars.by_ref().for_each(drop);
+                    return None;
+                }
+                n = Some(n.unwrap_or(0) * 10 + d as usize);
                 chars.next();
             }
             n
@@ -95,6 +105,9 @@ pub(crate) fn go_printf(format: &str, args: &[Val]) -> String {
             continue;
         };
         next += 1;
+        if out.len().saturating_add(spec.width.unwrap_or(0)) > max_len {
+            return Err(too_long());
+        }
         let body = format_one(verb, spec, arg);
         pad(
             &mut out,
@@ -116,7 +129,10 @@ pub(crate) fn go_printf(format: &str, args: &[Val]) -> String {
         }
         out.push(')');
     }
-    out
+    if out.len() > max_len {
+        return Err(too_long());
+    }
+    Ok(out)
 }
 
 fn bad_arg(out: &mut String, a: &Val) {
@@ -330,6 +346,23 @@ mod tests {
 
     fn v(j: Value) -> Val {
         Val::Json(j)
+    }
+
+    fn go_printf(format: &str, args: &[Val]) -> String {
+        super::go_printf(format, args, usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn widths_are_bounded_like_go_and_by_the_output_limit() {
+        // Go's parsenum gives up past 1e6 and the rest of the format is lost: %!(NOVERB).
+        assert_eq!(
+            go_printf("a%99999999999999999999dz", &[v(json!(1))]),
+            "a%!(NOVERB)%!(EXTRA int=1)"
+        );
+        let err = super::go_printf("%1000000d", &[v(json!(1))], 1000).unwrap_err();
+        assert!(err.contains("1000 bytes (the output limit)"), "{err}");
+        let err = super::go_printf(&"%9s".repeat(200), &vec![v(json!(1)); 200], 1000).unwrap_err();
+        assert!(err.contains("output limit"), "{err}");
     }
 
     #[test]

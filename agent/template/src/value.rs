@@ -36,6 +36,15 @@ pub(crate) enum Val {
 
 impl Val {
     /// Go's `isTrue`.
+    /// The JSON inside (`null` for nil and pending values).
+    pub(crate) fn json(&self) -> &Value {
+        static NULL: Value = Value::Null;
+        match self {
+            Val::Json(v) | Val::Secret(v) | Val::Cert(v) => v,
+            Val::Invalid | Val::Pending => &NULL,
+        }
+    }
+
     pub(crate) fn truth(&self) -> bool {
         match self {
             Val::Invalid | Val::Pending => false,
@@ -350,6 +359,17 @@ pub(crate) fn go_quote(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// Steps a value weighs against [`crate::Limits::max_steps`] when a function takes or returns it:
+/// its length (lists, maps) or one per 64 bytes (strings).
+pub(crate) fn cost(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => (s.len() / 64) as u64,
+        Value::Array(a) => a.len() as u64,
+        Value::Object(m) => m.len() as u64,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
