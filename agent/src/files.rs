@@ -49,10 +49,10 @@ pub fn confine(what: &str, path: &Path, allowed: &[PathBuf]) -> Result<PathBuf> 
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, default_mode: u32) -> Result<bool> {
     let existing = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
     let mode = mode
-        .or_else(|| existing.as_ref().map(|m| m.permissions().mode() & 0o7777))
+        .or_else(|| existing.as_ref().map(|m| m.permissions().mode() & 0o777))
         .unwrap_or(default_mode);
     if existing.is_some() && fs::read(path).is_ok_and(|current| current == bytes) {
-        let current_mode = existing.map(|m| m.permissions().mode() & 0o7777);
+        let current_mode = existing.map(|m| m.permissions().mode() & 0o777);
         if current_mode != Some(mode) {
             fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(Error::io("chmod", path))?;
         }

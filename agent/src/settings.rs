@@ -266,11 +266,14 @@ impl Settings {
                     Some(p) => Some(
                         u32::from_str_radix(p.trim_start_matches("0o"), 8)
                             .ok()
-                            .filter(|m| *m <= 0o7777)
+                            .filter(|m| *m <= 0o777)
                             .ok_or_else(|| {
                                 Error::config(
                                     field("perms"),
-                                    format!("{p:?} is not an octal file mode such as 0600 or 0644"),
+                                    format!(
+                                        "{p:?} is not an octal file mode from 000 to 0777 such as 0600 or 0644 \
+                                         (setuid, setgid and sticky bits are refused)"
+                                    ),
                                 )
                             })?,
                     ),

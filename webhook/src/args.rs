@@ -193,6 +193,17 @@ pub struct ServeArgs {
     /// Time allowed to receive and answer one request (Go duration).
     #[arg(long, env = "FERROVAULT_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub request_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    #[arg(long, env = "FERROVAULT_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time for a client's TLS handshake and for each request's headers; an idle HTTP/1 keep-alive
+    /// connection is closed after it too (Go duration).
+    #[arg(long, env = "FERROVAULT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_read_timeout: Duration,
+    /// A connection (HTTP/1 or HTTP/2) with no traffic for this long is closed; must be longer than
+    /// --request-timeout (Go duration).
+    #[arg(long, env = "FERROVAULT_IDLE_TIMEOUT", default_value = "90s", value_parser = duration)]
+    pub idle_timeout: Duration,
     /// Time given to open connections to finish after SIGTERM/SIGINT (Go duration).
     #[arg(long, env = "FERROVAULT_DRAIN_TIMEOUT", default_value = "20s", value_parser = duration)]
     pub drain_timeout: Duration,

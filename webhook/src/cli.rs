@@ -14,7 +14,7 @@ use crate::autotls::{self, AutoTlsConfig};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::review::{Outcome, answer, describe_json_error, patch_of};
-use crate::server::{AppState, app, serve, shutdown_signal};
+use crate::server::{AppState, ConnectionLimits, app, serve, shutdown_signal};
 use crate::tls::{CertFiles, CertStore, install_crypto_provider, server_config};
 
 /// Sets up `tracing` for the server.
@@ -58,6 +58,12 @@ async fn cluster_supports_native_sidecars() -> Option<bool> {
 /// `ferrovault-webhook serve`.
 pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     install_crypto_provider();
+    if args.idle_timeout <= args.request_timeout {
+        return Err(Error::Config(format!(
+            "--idle-timeout ({:?}) must be longer than --request-timeout ({:?}): an answer being prepared would be cut off",
+            args.idle_timeout, args.request_timeout
+        )));
+    }
     if args.injector.vault_address.is_empty() {
         return Err(Error::Config(
             "no Vault address configured: set --vault-address or AGENT_INJECT_VAULT_ADDR".into(),
@@ -106,17 +112,24 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
         }
     };
     let tls = server_config(certs.clone(), &args.tls_min_version)?;
+    let limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        drain: args.drain_timeout,
+    };
     let state = Arc::new(AppState {
         defaults,
         metrics: Metrics::default(),
         certs,
         max_body_bytes: args.max_body_bytes,
         request_timeout: args.request_timeout,
+        review_slots: AppState::default_review_slots(),
     });
     let router = app(state, &args.telemetry_path);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, native_sidecar = native_supported, "ferrovault-webhook serving");
-    let served = serve(listener, tls, router, shutdown_signal(), args.drain_timeout).await;
+    let served = serve(listener, tls, router, shutdown_signal(), limits).await;
     if let Some(auto_tls) = auto_tls {
         auto_tls.shutdown().await;
     }

@@ -9,6 +9,7 @@ pub mod args;
 pub mod autotls;
 pub mod cli;
 pub mod error;
+pub mod idle;
 pub mod inject;
 pub mod metrics;
 pub mod review;

@@ -28,7 +28,8 @@ pub struct Reviewed {
     pub response: AdmissionReview<DynamicObject>,
     /// What happened.
     pub outcome: Outcome,
-    /// The request's namespace (metric label).
+    /// The request's namespace when it is a valid one (a DNS-1123 label), else `invalid`: a metric
+    /// label and log field, so bounded whatever the request says.
     pub namespace: String,
     /// The deny message, when denied.
     pub denial: Option<String>,
@@ -53,6 +54,14 @@ impl Reviewed {
     }
 }
 
+/// Largest patch answered: etcd refuses objects over 1.5 MiB by default, so a pod that grows more
+/// than this could never be stored.
+pub const MAX_PATCH_BYTES: usize = 1536 * 1024;
+
+/// The one AdmissionReview version served (the API server picks it from the webhook configuration's
+/// `admissionReviewVersions`).
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+
 /// Answers an `admission.k8s.io/v1` AdmissionReview body.
 ///
 /// A body that is not a valid AdmissionReview is an [`Error::BadRequest`] (HTTP 400). Anything but a
@@ -64,6 +73,12 @@ pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Erro
             describe_json_error(&e)
         ))
     })?;
+    if review.types.api_version != API_VERSION || review.types.kind != "AdmissionReview" {
+        // Not echoed: the values are the client's and may be huge.
+        return Err(Error::BadRequest(format!(
+            "expected apiVersion {API_VERSION} and kind AdmissionReview"
+        )));
+    }
     let request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| Error::BadRequest("AdmissionReview has no request".to_owned()))?;
@@ -73,10 +88,15 @@ pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Erro
 /// Answers one request.
 pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefaults) -> Reviewed {
     let namespace = request.namespace.clone().unwrap_or_default();
+    let label = if is_dns1123_label(&namespace) {
+        namespace.as_str()
+    } else {
+        "invalid"
+    };
     let reviewed = |response: AdmissionResponse, outcome, denial| Reviewed {
         response: response.into_review(),
         outcome,
-        namespace: namespace.clone(),
+        namespace: label.to_owned(),
         denial,
     };
     let ignored = |reason| {
@@ -126,6 +146,13 @@ pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefa
             let Ok(mut response) = AdmissionResponse::from(request).with_patch(patch) else {
                 return denied("internal error: the patch could not be serialised".to_owned());
             };
+            let patch_bytes = response.patch.as_ref().map_or(0, Vec::len);
+            if patch_bytes > MAX_PATCH_BYTES {
+                return denied(format!(
+                    "the injection would add {patch_bytes} bytes to the pod, more than the {MAX_PATCH_BYTES} \
+                     bytes etcd stores in one object by default: use fewer secrets or containers"
+                ));
+            }
             if !warnings.is_empty() {
                 response.warnings = Some(warnings);
             }
@@ -151,4 +178,14 @@ pub fn describe_json_error(e: &serde_json::Error) -> String {
         Category::Eof => "unexpected end of input",
     };
     format!("{what} at line {}, column {}", e.line(), e.column())
+}
+
+/// A Kubernetes namespace name: a DNS-1123 label (lower-case alphanumerics and `-`, at most 63,
+/// starting and ending with an alphanumeric).
+pub fn is_dns1123_label(s: &str) -> bool {
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = s.as_bytes();
+    matches!((bytes.first(), bytes.last()), (Some(f), Some(l)) if alnum(f) && alnum(l))
+        && bytes.len() <= 63
+        && bytes.iter().all(|b| alnum(b) || *b == b'-')
 }

@@ -16,7 +16,7 @@ use ferrovault_tests::kube::ControlPlane;
 use ferrovault_webhook::autotls::{self, AutoTlsConfig, AutoTlsHandle, Hosts};
 use ferrovault_webhook::inject::InjectorDefaults;
 use ferrovault_webhook::metrics::Metrics;
-use ferrovault_webhook::server::{AppState, app, serve};
+use ferrovault_webhook::server::{AppState, ConnectionLimits, app, serve};
 use ferrovault_webhook::tls::{CertStore, install_crypto_provider, server_config};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -134,6 +134,7 @@ fn start_replica(name: &str, listener: tokio::net::TcpListener) -> Replica {
         certs: store.clone(),
         max_body_bytes: 3 * 1024 * 1024,
         request_timeout: Duration::from_secs(10),
+        review_slots: AppState::default_review_slots(),
     });
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(serve(
@@ -141,7 +142,10 @@ fn start_replica(name: &str, listener: tokio::net::TcpListener) -> Replica {
         tls,
         app(state, ""),
         std::future::pending(),
-        Duration::from_secs(1),
+        ConnectionLimits {
+            drain: Duration::from_secs(1),
+            ..Default::default()
+        },
     ));
     Replica {
         name: name.to_owned(),

@@ -223,3 +223,21 @@ spec:
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Deployment named"));
 }
+
+#[test]
+fn a_template_nested_past_the_limit_is_an_answer_not_an_abort() {
+    // Issue #8, finding 1: `inject` aborted (SIGABRT, stack overflow) on this pod.
+    let seed = std::fs::read_to_string(seed_pod()).unwrap();
+    let mut pod: Value = serde_yaml::from_str(&seed).unwrap();
+    let deep = format!("{}x{}", "{{ if true }}".repeat(2000), "{{ end }}".repeat(2000));
+    let annotations = &mut pod["metadata"]["annotations"];
+    annotations["vault.hashicorp.com/agent-inject-template-database-config.txt"] = Value::String(deep);
+    annotations["ferrovault.dev/strict"] = Value::String("true".into());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.json");
+    std::fs::write(&file, serde_json::to_vec(&pod).unwrap()).unwrap();
+    let out = inject(&file, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nesting limit"), "{stderr}");
+}

@@ -112,6 +112,15 @@ fn bad_values_name_the_field_and_what_is_accepted() {
         err.contains("templates[0] (\"db\").perms") && err.contains("octal"),
         "{err}"
     );
+    // Issue #8: no setuid, setgid or sticky file, whatever the config says.
+    for mode in ["7777", "4755", "1777"] {
+        let mut cfg = config();
+        cfg.templates[0].perms = Some(mode.into());
+        let err = Settings::new(&cfg, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("from 000 to 0777"), "{mode}: {err}");
+    }
 
     let mut cfg = config();
     cfg.auto_auth.method.min_backoff = Some("5 seconds".into());

@@ -194,12 +194,31 @@ pub enum Decision {
     },
 }
 
+/// Kubernetes' limit on the total size of an object's annotations (keys and values).
+pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
 /// Decides what to do with a pod being created. Pure.
 ///
 /// `namespace` is the AdmissionRequest's namespace; `pod` is `request.object`.
 pub fn decide(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Decision {
     if let Err(skip_or_deny) = spec::should_inject(namespace, pod) {
         return skip_or_deny;
+    }
+    // Work at admission grows with the annotations: bound them as the API server will.
+    let annotation_bytes: usize = pod
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if annotation_bytes > MAX_ANNOTATION_BYTES {
+        return Decision::Deny {
+            message: format!(
+                "metadata.annotations: the pod's annotations take {annotation_bytes} bytes, more than the \
+                 {MAX_ANNOTATION_BYTES} bytes Kubernetes allows"
+            ),
+        };
     }
     match mutate(namespace, pod, defaults) {
         Ok(decision) => decision,

@@ -138,7 +138,7 @@ pub fn parse(
                     return Err(InjectError::invalid(
                         e.key,
                         e.value,
-                        "an octal file mode such as 0600 or 0440",
+                        "an octal file mode from 000 to 0777, such as 0600 or 0440 (setuid, setgid and sticky bits are refused)",
                     ));
                 }
                 Some(e.value.to_owned())
@@ -216,5 +216,5 @@ fn normalise(path: &str) -> Option<Vec<&str>> {
 fn is_octal_mode(value: &str) -> bool {
     (3..=5).contains(&value.len())
         && value.bytes().all(|b| (b'0'..=b'7').contains(&b))
-        && u32::from_str_radix(value, 8).is_ok_and(|m| m <= 0o7777)
+        && u32::from_str_radix(value, 8).is_ok_and(|m| m <= 0o777)
 }

@@ -706,6 +706,26 @@ fn perms_must_be_octal() {
 }
 
 #[test]
+fn perms_above_0777_are_refused() {
+    // Issue #8: 7777 gave a setuid, setgid, sticky, world-writable file; Vault Agent's os.FileMode
+    // drops those bits, so no pod can rely on them.
+    for value in ["7777", "4755", "2750", "1777", "01777"] {
+        let message = parse_err(&test_pod(&basic(&[
+            ("agent-inject-secret-a", "p"),
+            ("agent-inject-perms-a", value),
+        ])));
+        assert!(message.contains("agent-inject-perms-a"), "{message}");
+        assert!(message.contains(value), "{message}");
+        assert!(message.contains("from 000 to 0777"), "{message}");
+    }
+    let pod = test_pod(&basic(&[
+        ("agent-inject-secret-a", "p"),
+        ("agent-inject-perms-a", "0777"),
+    ]));
+    assert_eq!(config_of(&pod).templates[0].perms.as_deref(), Some("0777"));
+}
+
+#[test]
 fn error_on_missing_key_parses_go_bools() {
     // cases 46, 64
     for (value, expected) in [("True", Some(true)), ("false", Some(false)), ("unknown", None)] {
