@@ -60,6 +60,8 @@ pub enum Error {
         path: String,
         /// Cause (HTTP status and Vault's error list, or the transport error).
         message: String,
+        /// The HTTP status Vault answered with (`None` for transport errors).
+        status: Option<u16>,
     },
     /// A template does not compile or failed to render.
     #[error("template {name:?}: {source}")]
@@ -105,6 +107,16 @@ impl Error {
         Error::Config {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    /// Vault answered 403: the token was revoked or lacks a policy. Logging in again is the cure for
+    /// the first; retrying with the same token cures neither.
+    pub fn is_forbidden(&self) -> bool {
+        match self {
+            Error::Vault { status, .. } => *status == Some(403),
+            Error::Fetch { source, .. } => source.is_forbidden(),
+            _ => false,
         }
     }
 

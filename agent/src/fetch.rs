@@ -87,7 +87,8 @@ impl Fetcher {
                 Ok(fetched) => return Ok(fetched),
                 Err(err) => {
                     attempt += 1;
-                    if attempt >= self.max_retries {
+                    // A 403 is the token's or the policy's: the runner logs in again.
+                    if attempt >= self.max_retries || err.is_forbidden() {
                         return Err(err);
                     }
                     let delay = self.backoff.delay(attempt - 1);
@@ -109,12 +110,14 @@ impl Fetcher {
                 operation: "renew",
                 path: "sys/leases/renew".into(),
                 message,
+                status: None,
             })?;
         if !resp.status.is_success() {
             return Err(Error::Vault {
                 operation: "renew",
                 path: "sys/leases/renew".into(),
                 message: api_errors(&resp),
+                status: Some(resp.status.as_u16()),
             });
         }
         Ok(Duration::from_secs(
@@ -222,6 +225,7 @@ impl Fetcher {
                 operation,
                 path: path.to_owned(),
                 message,
+                status: None,
             })
     }
 
@@ -317,6 +321,7 @@ fn check(resp: &crate::vault::Response, operation: &'static str, path: &str) -> 
             operation,
             path: path.to_owned(),
             message: api_errors(resp),
+            status: Some(resp.status.as_u16()),
         })
     }
 }
@@ -326,6 +331,7 @@ fn no_secret(path: &str) -> Error {
         operation: "read",
         path: path.to_owned(),
         message: format!("no secret exists at {path}"),
+        status: Some(404),
     }
 }
 

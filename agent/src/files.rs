@@ -12,8 +12,11 @@ use crate::{Error, Result};
 /// Default mode of a template destination that does not exist yet.
 pub const DEFAULT_MODE: u32 = 0o644;
 
-/// Checks that `path` lies inside one of `allowed` (lexically and after resolving symlinks of its
-/// parent, which is created if needed) and returns it. `what` names the file in errors.
+/// Checks that `path` lies inside one of `allowed` (lexically, and after resolving every symlink on
+/// the way) and returns it with its parent resolved. Missing directories below the allowed one are
+/// created one at a time, each only after the path so far was found inside: a symlink pointing
+/// out of the secrets volume never gets directories created behind it. `what` names the file in
+/// errors.
 pub fn confine(what: &str, path: &Path, allowed: &[PathBuf]) -> Result<PathBuf> {
     let escape = || Error::PathEscape {
         what: what.to_owned(),
@@ -33,14 +36,33 @@ pub fn confine(what: &str, path: &Path, allowed: &[PathBuf]) -> Result<PathBuf> 
         .max_by_key(|d| d.as_os_str().len())
         .ok_or_else(escape)?;
     fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
-    let parent = path.parent().ok_or_else(escape)?;
-    fs::create_dir_all(parent).map_err(Error::io("creating directory", parent))?;
     let real_dir = fs::canonicalize(dir).map_err(Error::io("resolving", dir))?;
-    let real_parent = fs::canonicalize(parent).map_err(Error::io("resolving", parent))?;
-    if !real_parent.starts_with(&real_dir) {
-        return Err(escape());
-    }
     let file_name = path.file_name().ok_or_else(escape)?;
+    let below = path
+        .parent()
+        .and_then(|p| p.strip_prefix(dir).ok())
+        .ok_or_else(escape)?;
+    let mut real_parent = real_dir.clone();
+    for part in below.components() {
+        let next = real_parent.join(part);
+        match fs::symlink_metadata(&next) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::canonicalize(&next).map_err(Error::io("resolving", &next))?;
+                if !target.starts_with(&real_dir) {
+                    return Err(escape());
+                }
+                real_parent = target;
+            }
+            Ok(_) => real_parent = next,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&next) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::io("creating directory", &next)(e));
+                }
+                _ => real_parent = next,
+            },
+            Err(e) => return Err(Error::io("resolving", &next)(e)),
+        }
+    }
     Ok(real_parent.join(file_name))
 }
 
@@ -184,5 +206,37 @@ mod tests {
         let ok = confine("t", &secrets.join("sub/dir/file"), &allowed).unwrap();
         assert!(ok.starts_with(fs::canonicalize(&secrets).unwrap()));
         assert!(secrets.join("sub/dir").is_dir());
+        // A link that stays inside is followed.
+        std::os::unix::fs::symlink(secrets.join("sub"), secrets.join("inner")).unwrap();
+        let ok = confine("t", &secrets.join("inner/dir/file"), &allowed).unwrap();
+        assert_eq!(
+            ok,
+            fs::canonicalize(secrets.join("sub/dir")).unwrap().join("file")
+        );
+    }
+
+    #[test]
+    fn no_directory_is_created_behind_a_link_that_leaves_the_volume() {
+        // Issue #8, finding 3: `link/a/b/c/x` created /outside/a/b/c, then refused the write.
+        let root = tempfile::tempdir().unwrap();
+        let secrets = root.path().join("secrets");
+        let outside = root.path().join("outside");
+        fs::create_dir_all(&secrets).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, secrets.join("link")).unwrap();
+        fs::create_dir_all(secrets.join("real")).unwrap();
+        std::os::unix::fs::symlink(&outside, secrets.join("real/deeper")).unwrap();
+        for bad in ["link/a/b/c/x", "real/deeper/a/x", "new/../link/a/x"] {
+            assert!(
+                confine("t", &secrets.join(bad), &[secrets.clone()]).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "created outside the volume"
+        );
+        assert!(!secrets.join("new").exists());
     }
 }

@@ -146,6 +146,8 @@ impl Agent {
     pub async fn run(mut self, mode: Mode, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let mut ready = false;
         let mut failures = 0u32;
+        // Consecutive sessions whose first render Vault refused with 403.
+        let mut forbidden = 0u32;
         'session: loop {
             let last_error = self.last_error.clone();
             let login = auth::login_with_retry(&self.vault, &self.settings.auth, |e| last_error.set(e));
@@ -169,6 +171,20 @@ impl Agent {
             };
             if let Err(err) = first {
                 self.last_error.set(&err);
+                if err.is_forbidden() && forbidden < self.settings.max_retries {
+                    // A revoked token is cured by a new login, at once; a missing policy is not,
+                    // so later attempts back off and count against the retry budget.
+                    let delay = match forbidden {
+                        0 => Duration::ZERO,
+                        n => self.settings.fetch_backoff.delay(n - 1),
+                    };
+                    forbidden += 1;
+                    tracing::warn!(error = %err, retry_in = ?delay, "permission denied; logging in again");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue 'session,
+                        _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                    }
+                }
                 if mode == Mode::Init || self.settings.exit_on_retry_failure {
                     return Err(err);
                 }
@@ -179,6 +195,7 @@ impl Agent {
                 continue 'session;
             }
             failures = 0;
+            forbidden = 0;
             tracing::info!(templates = self.slots.len(), "all templates rendered");
             if mode == Mode::Init {
                 return Ok(());
@@ -218,14 +235,15 @@ impl Agent {
                             Ok(()) => {}
                             Err(err) => {
                                 self.last_error.set(&err);
+                                if err.is_forbidden() {
+                                    // Typically a revoked token: log in again now, not after retries.
+                                    tracing::warn!(error = %err, "permission denied; logging in again");
+                                    continue 'session;
+                                }
                                 if self.settings.exit_on_retry_failure {
                                     return Err(err);
                                 }
-                                let forbidden = err.to_string().contains("HTTP 403");
                                 tracing::error!(error = %err, "refresh failed; keeping the last rendered files");
-                                if forbidden {
-                                    continue 'session;
-                                }
                             }
                         }
                     }

@@ -239,10 +239,15 @@ pub fn api_errors(resp: &Response) -> String {
 
 /// A vaultrs error as an [`Error::Vault`].
 pub fn vault_err(operation: &'static str, path: &str, err: &vaultrs::error::ClientError) -> Error {
+    let status = match err {
+        vaultrs::error::ClientError::APIError { code, .. } => Some(*code),
+        _ => None,
+    };
     Error::Vault {
         operation,
         path: path.to_owned(),
         message: describe(err),
+        status,
     }
 }
 

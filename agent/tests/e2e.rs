@@ -749,3 +749,46 @@ fn sign_jwt(key: &std::path::Path, audience: &str, subject: &str) -> String {
     ]);
     format!("{signing_input}.{}", b64url(&signature))
 }
+
+#[test]
+fn a_revoked_token_is_replaced_at_once_not_after_minutes_of_retries() {
+    // Issue #8, finding 9: on 403 the agent retried the dead token 12 times (150-177 s).
+    let mut env = Env::start();
+    env.bao
+        .kv_put("secret/app", &[("password", "first-pass")])
+        .unwrap();
+    let method = env.approle(&[]);
+    let mut cfg = env.config(
+        method,
+        vec![template(
+            "app",
+            "{{ with secret \"secret/app\" }}{{ .Data.data.password }}{{ end }}",
+        )],
+    );
+    cfg.template_config.static_secret_render_interval = Some("1s".into());
+    let agent = env.spawn(&cfg, "sidecar");
+    wait_for_contents(&env.secret_file("app"), "first-pass", &agent);
+    let sink = env.home().join(".vault-token");
+    let first = std::fs::read_to_string(&sink).unwrap();
+    env.bao.bao(&["token", "revoke", &first]).unwrap();
+    env.bao
+        .kv_put("secret/app", &[("password", "second-pass")])
+        .unwrap();
+
+    // Well inside the minutes the retries took: the next refresh's 403 brings a new login.
+    wait_for_contents(&env.secret_file("app"), "second-pass", &agent);
+    let log = agent.log();
+    assert!(log.contains("permission denied; logging in again"), "{log}");
+    assert_eq!(
+        log.matches("fetch failed").count(),
+        0,
+        "the dead token was retried:\n{log}"
+    );
+    let second = std::fs::read_to_string(&sink).unwrap();
+    assert_ne!(first, second, "the sink holds the new token");
+    let creds = env.creds.clone().unwrap();
+    assert_no_secrets(
+        &log,
+        &["first-pass", "second-pass", &first, &second, &creds.secret_id],
+    );
+}
