@@ -25,6 +25,8 @@ TARGETS=(
   "k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager"
   "go.etcd.io/etcd/server/v3:etcd"
   "k8s.io/kubernetes/cmd/kubectl:kubectl"
+  "k8s.io/kubernetes/cmd/kube-scheduler:kube-scheduler"
+  "k8s.io/kubernetes/cmd/kubelet:kubelet"
 )
 
 # Kubernetes stamps its version at link time (hack/lib/version.sh); without it the API server
@@ -66,7 +68,7 @@ build() {
 
 print_env() {
   local name
-  for name in kube-apiserver kube-controller-manager etcd kubectl; do
+  for name in kube-apiserver kube-controller-manager etcd kubectl kube-scheduler kubelet; do
     if [ ! -x "$BIN/$name" ]; then
       log "$BIN/$name is missing: run scripts/control-plane.sh build"
       exit 1

@@ -228,7 +228,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, secrets.join("real/deeper")).unwrap();
         for bad in ["link/a/b/c/x", "real/deeper/a/x", "new/../link/a/x"] {
             assert!(
-                confine("t", &secrets.join(bad), &[secrets.clone()]).is_err(),
+                confine("t", &secrets.join(bad), std::slice::from_ref(&secrets)).is_err(),
                 "{bad}"
             );
         }
