@@ -6,6 +6,7 @@
 
 pub mod kube;
 pub mod openbao;
+pub mod proxy;
 pub mod tools;
 
 /// Errors of the harness (OpenBao, the control plane, any command it runs).

@@ -1,6 +1,10 @@
 //! A real OpenBao dev server for tests: `DevServer::start()` runs `bao server -dev` on a free loopback
 //! port with a random root token and kills it when dropped (also when the test panics).
 //!
+//! [`DevServer::start_raft`] runs a real (non-dev) server on integrated raft storage instead,
+//! initialised with one unseal key and a kv-v2 mount at `secret/` like dev mode: its data survives
+//! [`DevServer::restart`] (which unseals again), and it can be [`DevServer::seal`]ed, for fault tests.
+//!
 //! The dev server keeps everything in memory, so [`DevServer::restart`] (for outage tests) replays every
 //! configuration command issued through the helpers ([`DevServer::setup`] and the typed helpers built
 //! on it) against the new process: same port, same root token, same mounts, secrets, roles and
@@ -25,6 +29,13 @@ pub struct DevServer {
     generation: u32,
     tls: bool,
     replay: Mutex<Vec<(Vec<String>, Option<String>)>>,
+    /// Raft mode: the unseal key, once initialised.
+    raft: Option<Raft>,
+}
+
+struct Raft {
+    unseal_key: Option<String>,
+    cluster_port: u16,
 }
 
 /// AppRole credentials created by [`DevServer::enable_approle`].
@@ -48,6 +59,75 @@ impl DevServer {
         Self::start_with(true)
     }
 
+    /// A real server on raft storage (not dev mode): initialised with one unseal key, unsealed, with
+    /// kv-v2 at `secret/`. Data and tokens survive [`DevServer::restart`].
+    pub fn start_raft() -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            what: "create temp dir for the raft server".into(),
+            source,
+        })?;
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            root_token: String::new(),
+            dir,
+            generation: 0,
+            tls: false,
+            replay: Mutex::new(Vec::new()),
+            raft: Some(Raft {
+                unseal_key: None,
+                cluster_port: free_port(),
+            }),
+        };
+        server.spawn()?;
+        let init = server.bao_json(&["operator", "init", "-key-shares=1", "-key-threshold=1"])?;
+        let field = |name: &str| -> Result<String> {
+            let v = &init[name];
+            v.as_str()
+                .or_else(|| v[0].as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| Error::NotReady {
+                    component: "OpenBao raft init".into(),
+                    waited: Duration::ZERO,
+                    log: format!("no {name} in the init answer"),
+                })
+        };
+        server.root_token = field("root_token")?;
+        if let Some(raft) = &mut server.raft {
+            raft.unseal_key = Some(field("unseal_keys_b64")?);
+        }
+        server.unseal()?;
+        server.enable_kv("secret", 2)?;
+        Ok(server)
+    }
+
+    /// Seals a raft server: every request fails with 503 until [`DevServer::unseal`].
+    pub fn seal(&self) -> Result<()> {
+        self.run(&["operator", "seal"], None).map(drop)
+    }
+
+    /// Unseals a raft server and waits until it is active.
+    pub fn unseal(&self) -> Result<()> {
+        let key = self
+            .raft
+            .as_ref()
+            .and_then(|r| r.unseal_key.clone())
+            .unwrap_or_default();
+        self.run(&["operator", "unseal", &key], None)?;
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            if health_ok(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(Error::NotReady {
+            component: format!("OpenBao raft server on {} (unsealing)", self.addr()),
+            waited: started.elapsed(),
+            log: self.log(),
+        })
+    }
+
     fn start_with(tls: bool) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|source| Error::Io {
             what: "create temp dir for the dev server".into(),
@@ -61,6 +141,7 @@ impl DevServer {
             generation: 0,
             tls,
             replay: Mutex::new(Vec::new()),
+            raft: None,
         };
         server.spawn()?;
         Ok(server)
@@ -110,10 +191,14 @@ impl DevServer {
     }
 
     /// Stops the server if it runs, starts a new one on the same port with the same root token and
-    /// replays every configuration command recorded so far.
+    /// replays every configuration command recorded so far (a raft server keeps its data instead, and
+    /// is unsealed again).
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         self.spawn()?;
+        if self.raft.is_some() {
+            return self.unseal();
+        }
         let replay = self.replay.lock().expect("replay log").clone();
         for (args, stdin) in replay {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -301,13 +386,24 @@ impl DevServer {
         }
         let log_path = self.log_path(self.generation);
         let (log, log2) = crate::log_file(&log_path)?;
-        let mut args = vec![
+        let mut args = if self.raft.is_some() {
+            vec![
+                "server".to_owned(),
+                format!("-config={}", self.raft_config()?.display()),
+            ]
+        } else {
+            Vec::new()
+        };
+        let dev_args = vec![
             "server".to_owned(),
             "-dev".to_owned(),
             "-dev-no-store-token".to_owned(),
             format!("-dev-root-token-id={}", self.root_token),
             format!("-dev-listen-address=127.0.0.1:{}", self.port),
         ];
+        if self.raft.is_none() {
+            args = dev_args;
+        }
         if self.tls {
             std::fs::create_dir_all(self.tls_dir()).map_err(|source| Error::Io {
                 what: "create the dev server's TLS directory".into(),
@@ -335,7 +431,10 @@ impl DevServer {
             if !self.is_running() {
                 break;
             }
-            let ready = if self.tls {
+            let ready = if self.raft.is_some() {
+                // Sealed or not initialised yet: it answers, which is all a raft start waits for.
+                health_code(self.port).is_some()
+            } else if self.tls {
                 self.ca_cert().is_some_and(|ca| ca.exists()) && self.run(&["status"], None).is_ok()
             } else {
                 health_ok(self.port)
@@ -352,6 +451,29 @@ impl DevServer {
             waited,
             log: self.log(),
         })
+    }
+
+    /// The config of a raft server: its storage in the scratch directory, HTTP on the loopback port.
+    fn raft_config(&self) -> Result<PathBuf> {
+        let dir = self.dir.path();
+        let data = dir.join("raft");
+        let path = dir.join("server.hcl");
+        let cluster_port = self.raft.as_ref().map_or(0, |r| r.cluster_port);
+        let hcl = format!(
+            "storage \"raft\" {{\n  path = \"{}\"\n  node_id = \"node1\"\n}}\n\
+             listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  cluster_address = \"127.0.0.1:{cluster_port}\"\n  tls_disable = true\n}}\n\
+             api_addr = \"http://127.0.0.1:{port}\"\ncluster_addr = \"http://127.0.0.1:{cluster_port}\"\n\
+             disable_mlock = true\n",
+            data.display(),
+            port = self.port,
+        );
+        let io = |what: &str| {
+            let what = what.to_owned();
+            move |source| Error::Io { what, source }
+        };
+        std::fs::create_dir_all(&data).map_err(io("create the raft directory"))?;
+        std::fs::write(&path, hcl).map_err(io("write the raft server config"))?;
+        Ok(path)
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
@@ -376,16 +498,18 @@ impl Drop for DevServer {
 
 /// `GET /v1/sys/health` answered 200 (initialised, unsealed, active).
 fn health_ok(port: u16) -> bool {
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+    health_code(port) == Some(200)
+}
+
+/// The status `GET /v1/sys/health` answers with (501 not initialised, 503 sealed), if any.
+fn health_code(port: u16) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
+    stream.write_all(request.as_bytes()).ok()?;
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.ends_with(b"200")
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -416,6 +540,24 @@ mod tests {
         let port = bao.port();
         bao.stop();
         assert!(!health_ok(port));
+    }
+
+    #[test]
+    fn raft_server_keeps_data_across_restarts_and_seals() {
+        let mut bao = DevServer::start_raft().unwrap();
+        bao.kv_put("secret/app", &[("password", "one")]).unwrap();
+        bao.restart().unwrap();
+        assert_eq!(
+            bao.read("secret/data/app").unwrap()["data"]["data"]["password"],
+            "one"
+        );
+        bao.seal().unwrap();
+        assert_eq!(health_code(bao.port()), Some(503));
+        bao.unseal().unwrap();
+        assert_eq!(
+            bao.read("secret/data/app").unwrap()["data"]["data"]["password"],
+            "one"
+        );
     }
 
     #[test]

@@ -29,6 +29,15 @@ impl Env {
         }
     }
 
+    /// Like [`Env::start`] with a real raft-storage server (data survives restarts; can be sealed).
+    pub fn raft() -> Self {
+        Self {
+            bao: DevServer::start_raft().expect("start OpenBao on raft storage"),
+            root: tempfile::tempdir().expect("tempdir"),
+            creds: None,
+        }
+    }
+
     /// Like [`Env::start`] with an HTTPS dev server.
     pub fn tls() -> Self {
         Self {
