@@ -2,8 +2,8 @@
 //! kube-controller-manager (v1.34.4, built by `scripts/control-plane.sh build`) on free loopback ports,
 //! with fresh certificates, killed when dropped (also when the test panics).
 //!
-//! There is no kubelet: pods are created, admitted (so mutating webhooks run) and then stay
-//! `Pending`. The controller-manager runs every controller, so StatefulSets get their pods,
+//! There is no kubelet here: pods are created, admitted (so mutating webhooks run) and then stay
+//! `Pending`, unless [`crate::node`] adds one (with [`Options::for_node`]). The controller-manager runs every controller, so StatefulSets get their pods,
 //! namespaces their `default` ServiceAccount and `kube-root-ca.crt`.
 //!
 //! ```no_run
@@ -13,6 +13,7 @@
 //! ```
 
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -69,15 +70,50 @@ pub struct ControlPlane {
     dir: tempfile::TempDir,
     // stopped in reverse order of start
     children: Vec<(String, Child)>,
+    address: Ipv4Addr,
     port: u16,
     ca_pem: String,
     kubectl: PathBuf,
+    pki: Pki,
 }
+
+/// How [`ControlPlane::start_with`] runs the API server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The address the API server listens on and advertises (`127.0.0.1` by default). A node needs
+    /// one its pods can reach, e.g. an address on `lo` (see [`crate::node`]).
+    pub address: Ipv4Addr,
+    /// What a kubelet needs from the API server: a client certificate to reach the kubelet (logs,
+    /// exec), the kubelet's InternalIP, webhook Services resolved to their pod IPs
+    /// (`--enable-aggregator-routing`, as there is no kube-proxy), the `kubernetes` Service IP
+    /// ([`SERVICE_IP`]) in the serving certificate, and the `EnvFiles` feature gate.
+    pub for_node: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            address: Ipv4Addr::LOCALHOST,
+            for_node: false,
+        }
+    }
+}
+
+/// The ClusterIP of the `kubernetes` Service (the first address of `--service-cluster-ip-range`).
+pub const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+/// Feature gates of the API server and the kubelet in [`Options::for_node`] mode.
+pub const NODE_FEATURE_GATES: &str = "EnvFiles=true";
 
 impl ControlPlane {
     /// Makes certificates, starts etcd, the API server (waits for `/readyz`) and the
     /// controller-manager (waits until it made the `default` ServiceAccount).
     pub fn start() -> Result<Self> {
+        Self::start_with(&Options::default())
+    }
+
+    /// [`ControlPlane::start`] with `options`.
+    pub fn start_with(options: &Options) -> Result<Self> {
         let etcd_bin = kube_bin("etcd")?;
         let apiserver_bin = kube_bin("kube-apiserver")?;
         let kcm_bin = kube_bin("kube-controller-manager")?;
@@ -89,16 +125,22 @@ impl ControlPlane {
                 what: "create temp dir for the control plane".into(),
                 source,
             })?;
-        let pki = Pki::create(dir.path())?;
+        let mut sans = vec![options.address.to_string()];
+        if options.for_node {
+            sans.push(SERVICE_IP.to_string());
+        }
+        let pki = Pki::create(dir.path(), &sans)?;
         let port = free_port();
         let mut cp = Self {
             dir,
             children: Vec::new(),
+            address: options.address,
             port,
             ca_pem: read(&pki.ca_cert)?,
             kubectl,
+            pki,
         };
-        write_kubeconfig(&cp.kubeconfig_path(), &cp.server_url(), &pki)?;
+        write_kubeconfig(&cp.kubeconfig_path(), &cp.server_url(), &cp.pki)?;
 
         let etcd_port = free_port();
         let etcd_peer = free_port();
@@ -125,30 +167,47 @@ impl ControlPlane {
         })?;
 
         let p = |path: &Path| path.display().to_string();
-        cp.spawn(
-            "kube-apiserver",
-            &apiserver_bin,
-            &[
-                format!("--etcd-servers={etcd_url}"),
-                "--bind-address=127.0.0.1".into(),
-                "--advertise-address=127.0.0.1".into(),
-                format!("--secure-port={port}"),
-                format!("--cert-dir={}", cp.path("apiserver-certs").display()),
-                format!("--tls-cert-file={}", p(&pki.serving_cert)),
-                format!("--tls-private-key-file={}", p(&pki.serving_key)),
-                format!("--client-ca-file={}", p(&pki.ca_cert)),
-                format!("--service-account-key-file={}", p(&pki.sa_pub)),
-                format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
-                format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
-                format!("--api-audiences={API_AUDIENCES}"),
-                "--authorization-mode=Node,RBAC".into(),
-                // only an allocation range inside the API server: nothing ever sends traffic to it
-                "--service-cluster-ip-range=10.0.0.0/24".into(),
-                // the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse
-                "--endpoint-reconciler-type=none".into(),
-                "--profiling=false".into(),
-            ],
-        )?;
+        let mut node_args = Vec::new();
+        if options.for_node {
+            let (cert, key) = cp.issue_cert(
+                "apiserver-kubelet-client",
+                "/O=system:masters/CN=kube-apiserver-kubelet-client",
+                "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+            )?;
+            node_args = vec![
+                format!("--kubelet-client-certificate={}", p(&cert)),
+                format!("--kubelet-client-key={}", p(&key)),
+                format!("--kubelet-certificate-authority={}", p(&cp.pki.ca_cert)),
+                "--kubelet-preferred-address-types=InternalIP".into(),
+                "--enable-aggregator-routing=true".into(),
+                format!("--feature-gates={NODE_FEATURE_GATES}"),
+            ];
+        }
+        let pki = &cp.pki;
+        let address = options.address;
+        let mut apiserver_args = vec![
+            format!("--etcd-servers={etcd_url}"),
+            format!("--bind-address={address}"),
+            format!("--advertise-address={address}"),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", cp.path("apiserver-certs").display()),
+            format!("--tls-cert-file={}", p(&pki.serving_cert)),
+            format!("--tls-private-key-file={}", p(&pki.serving_key)),
+            format!("--client-ca-file={}", p(&pki.ca_cert)),
+            format!("--service-account-key-file={}", p(&pki.sa_pub)),
+            format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
+            format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
+            format!("--api-audiences={API_AUDIENCES}"),
+            "--authorization-mode=Node,RBAC".into(),
+            // an allocation range inside the API server; only a node's own DNAT rule for
+            // SERVICE_IP (crate::node) ever sends traffic to one of its addresses
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            // the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse
+            "--endpoint-reconciler-type=none".into(),
+            "--profiling=false".into(),
+        ];
+        apiserver_args.extend(node_args);
+        cp.spawn("kube-apiserver", &apiserver_bin, &apiserver_args)?;
         cp.wait_component("kube-apiserver", || {
             cp.kubectl(&["get", "--raw", "/readyz"])
                 .ok()
@@ -167,10 +226,10 @@ impl ControlPlane {
                 format!("--secure-port={}", free_port()),
                 format!("--cert-dir={}", cp.path("kcm-certs").display()),
                 "--controllers=*".into(),
-                format!("--service-account-private-key-file={}", p(&pki.sa_key)),
-                format!("--root-ca-file={}", p(&pki.ca_cert)),
-                format!("--cluster-signing-cert-file={}", p(&pki.ca_cert)),
-                format!("--cluster-signing-key-file={}", p(&pki.ca_key)),
+                format!("--service-account-private-key-file={}", p(&cp.pki.sa_key)),
+                format!("--root-ca-file={}", p(&cp.pki.ca_cert)),
+                format!("--cluster-signing-cert-file={}", p(&cp.pki.ca_cert)),
+                format!("--cluster-signing-key-file={}", p(&cp.pki.ca_key)),
                 "--use-service-account-credentials=true".into(),
                 "--leader-elect=false".into(),
                 "--profiling=false".into(),
@@ -183,9 +242,22 @@ impl ControlPlane {
         Ok(cp)
     }
 
-    /// `https://127.0.0.1:<port>`.
+    /// `https://<address>:<port>` (`127.0.0.1` unless [`Options::address`] says otherwise).
     pub fn server_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}:{}", self.address, self.port)
+    }
+
+    /// A key and a certificate signed by the cluster CA, written to `pki/<name>.{key,crt}`, with
+    /// `subject` (e.g. `/O=system:nodes/CN=system:node:x`) and the openssl extensions in `ext`.
+    pub fn issue_cert(&self, name: &str, subject: &str, ext: &str) -> Result<(PathBuf, PathBuf)> {
+        let dir = self.path("pki");
+        self.pki.leaf(&dir, name, subject, ext)?;
+        Ok((dir.join(format!("{name}.crt")), dir.join(format!("{name}.key"))))
+    }
+
+    /// The cluster CA's private key (to sign certificates for components the tests add).
+    pub fn ca_key_path(&self) -> PathBuf {
+        self.pki.ca_key.clone()
     }
 
     /// The API server's port.
@@ -366,7 +438,8 @@ struct Pki {
 }
 
 impl Pki {
-    fn create(base: &Path) -> Result<Self> {
+    /// `ips`: extra IP SANs of the API server's serving certificate (beside 127.0.0.1).
+    fn create(base: &Path, ips: &[String]) -> Result<Self> {
         let dir = base.join("pki");
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
             what: format!("create {}", dir.display()),
@@ -409,12 +482,20 @@ impl Pki {
             "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
         ]);
         openssl(&ca)?;
+        let extra_ips: String = ips
+            .iter()
+            .filter(|ip| ip.as_str() != "127.0.0.1")
+            .map(|ip| format!(",IP:{ip}"))
+            .collect();
         pki.leaf(
             &dir,
             "apiserver",
             "/CN=kube-apiserver",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n\
-             extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+            &format!(
+                "subjectAltName=IP:127.0.0.1{extra_ips},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
+                 DNS:kubernetes.default.svc\n\
+                 extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+            ),
         )?;
         pki.leaf(
             &dir,

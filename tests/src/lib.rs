@@ -3,8 +3,11 @@
 //! - [`tools`]: where the real binaries are (`bao`).
 //! - [`openbao`]: an OpenBao dev server on a free loopback port, killed when dropped, plus helpers
 //!   that configure it through the `bao` CLI.
+//! - [`kube`]: etcd, kube-apiserver and kube-controller-manager; [`node`] adds a real node
+//!   (containerd, kubelet, kube-scheduler) so pods run.
 
 pub mod kube;
+pub mod node;
 pub mod openbao;
 pub mod proxy;
 pub mod tools;

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The host side of the test node (tests/src/node.rs): everything a kubelet node needs from this
+# machine that is not a process, and taking all of it away again. Needs root.
+#
+#   scripts/node.sh install          installs containerd, runc, the CNI plugins, iptables, buildah,
+#                                    busybox-static and gcc from Debian when missing
+#   scripts/node.sh setup STATE      cleans up after an earlier run that died, then: node IP on lo,
+#                                    cgroup root, firewall guard (see below); records what it found
+#   scripts/node.sh dnat STATE PORT  the `kubernetes` Service for pods: 10.0.0.1:443 -> NODE_IP:PORT
+#   scripts/node.sh teardown STATE   kills what is left in the node's cgroups, unmounts everything
+#                                    under STATE, removes the bridge, the firewall chains, the
+#                                    cgroups, the lo address, paths that did not exist before setup,
+#                                    restores net.ipv4.ip_forward; idempotent
+#   scripts/node.sh check            prints what a node left on this machine (nothing, normally)
+#
+# Network: pods live on the bridge ferrovault0 (10.244.0.0/24, gateway 10.244.0.1, no masquerade,
+# no default route: routes to NODE_IP/32 and the service range only). The guard chain drops anything
+# routed between the bridge and another interface, so even with ip_forward on (the bridge plugin
+# turns it on) no pod packet leaves this machine.
+set -euo pipefail
+
+NODE_IP=10.245.0.1
+BRIDGE=ferrovault0
+SERVICE_IP=10.0.0.1
+CGROUP_ROOT=ferrovault-node
+FWD_CHAIN=FERROVAULT-NODE-FWD
+SVC_CHAIN=FERROVAULT-NODE-SVC
+POINTER=/run/ferrovault-node.state
+# host paths a kubelet or containerd may create whatever their flags say; each one that did not
+# exist before setup is removed by teardown
+HOST_PATHS=(/run/containerd /var/lib/containerd /opt/containerd /var/lib/cni /etc/cni /opt/cni
+  /var/log/containers /var/log/pods /var/lib/kubelet /etc/kubernetes /run/netns /var/run/netns
+  /var/lib/calico /run/flannel /var/lib/dockershim /run/kubelet /usr/libexec/kubernetes)
+log() { echo "node.sh: $*" >&2; }
+
+need_root() { [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }; }
+
+install() {
+  local missing=() cmd
+  for cmd in containerd:containerd runc:runc iptables:iptables buildah:buildah gcc:gcc; do
+    command -v "${cmd%%:*}" >/dev/null || missing+=("${cmd##*:}")
+  done
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
+    missing+=(containernetworking-plugins)
+  [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+  if ! command -v busybox >/dev/null || LC_ALL=C readelf -l "$(command -v busybox)" 2>/dev/null |
+    grep -q 'program interpreter'; then
+    missing+=(busybox-static)
+  fi
+  [ ${#missing[@]} = 0 ] && return
+  log "installing ${missing[*]} (Debian packages)"
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    log "cannot install; as root: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || {
+    log "apt-get failed; install by hand: apt-get install -y --no-install-recommends ${missing[*]}"
+    exit 1
+  }
+}
+
+hierarchies() { # every mounted cgroup v1 hierarchy (and the v2 root if that is what is mounted)
+  awk '$3=="cgroup" || $3=="cgroup2" {print $2}' /proc/self/mounts
+}
+
+iptables_cmds() {
+  local c
+  for c in iptables ip6tables; do command -v "$c" >/dev/null && echo "$c"; done
+}
+
+setup() {
+  need_root
+  local state="${1:?usage: $0 setup STATE}"
+  if [ -f "$POINTER" ]; then
+    local old
+    old=$(cat "$POINTER")
+    log "cleaning up after an earlier node ($old)"
+    teardown "$old" || true
+  fi
+  mkdir -p "$state/host"
+  echo "$state" > "$POINTER"
+  cat /proc/sys/net/ipv4/ip_forward > "$state/host/ip_forward"
+  local p
+  : > "$state/host/absent"
+  for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] || echo "$p" >> "$state/host/absent"; done
+  local ipt
+  for ipt in $(iptables_cmds); do
+    "$ipt-save" 2>/dev/null | awk '/^:/{print substr($1,2)}' | sort -u > "$state/host/$ipt.chains" || true
+  done
+
+  ip addr add "$NODE_IP/32" dev lo 2>/dev/null || true
+  # the kubelet requires its cgroup root to exist; cpuset children start empty in v1, so copy
+  local h
+  for h in $(hierarchies); do
+    mkdir -p "$h/$CGROUP_ROOT"
+    if [ -f "$h/cpuset.cpus" ]; then
+      cat "$h/cpuset.cpus" > "$h/$CGROUP_ROOT/cpuset.cpus"
+      cat "$h/cpuset.mems" > "$h/$CGROUP_ROOT/cpuset.mems"
+    fi
+  done
+  iptables -N "$FWD_CHAIN"
+  iptables -A "$FWD_CHAIN" -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+  iptables -A "$FWD_CHAIN" -i "$BRIDGE" -j DROP
+  iptables -A "$FWD_CHAIN" -o "$BRIDGE" -j DROP
+  iptables -I FORWARD 1 -j "$FWD_CHAIN"
+  iptables -t nat -N "$SVC_CHAIN"
+  iptables -t nat -I PREROUTING 1 -i "$BRIDGE" -j "$SVC_CHAIN"
+}
+
+dnat() {
+  need_root
+  local port="${2:?usage: $0 dnat STATE PORT}"
+  iptables -t nat -A "$SVC_CHAIN" -d "$SERVICE_IP/32" -p tcp --dport 443 \
+    -j DNAT --to-destination "$NODE_IP:$port"
+}
+
+# mount points under $1, deepest first
+mounts_under() {
+  awk -v prefix="$1" 'index($5, prefix)==1 {print $5}' /proc/self/mountinfo | sort -r
+}
+
+teardown() {
+  need_root
+  local state="${1:?usage: $0 teardown STATE}" h pid m ipt chain p
+  # 1. processes: containers (in the node's cgroups) and containerd shims started for this state
+  for h in $(hierarchies); do
+    [ -d "$h/$CGROUP_ROOT" ] || continue
+    find "$h/$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
+  for m in /proc/[0-9]*; do
+    pid="${m#/proc/}"
+    if tr '\0' ' ' < "$m/cmdline" 2>/dev/null | grep -q -- "-address $state/"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  sleep 0.5
+  # 2. mounts (overlay rootfs, shm, tmpfs volumes, network namespaces) under the state dir
+  for m in $(mounts_under "$state/"); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
+  done
+  # 3. network
+  ip link del "$BRIDGE" 2>/dev/null || true
+  while iptables -D FORWARD -j "$FWD_CHAIN" 2>/dev/null; do :; done
+  iptables -F "$FWD_CHAIN" 2>/dev/null && iptables -X "$FWD_CHAIN" 2>/dev/null || true
+  while iptables -t nat -D PREROUTING -i "$BRIDGE" -j "$SVC_CHAIN" 2>/dev/null; do :; done
+  iptables -t nat -F "$SVC_CHAIN" 2>/dev/null && iptables -t nat -X "$SVC_CHAIN" 2>/dev/null || true
+  # chains the kubelet made anyway (KUBE-*-CANARY, KUBE-IPTABLES-HINT, …) that were not there before
+  for ipt in $(iptables_cmds); do
+    [ -f "$state/host/$ipt.chains" ] || continue
+    for table in filter nat mangle; do
+      "$ipt-save" -t "$table" 2>/dev/null | awk '/^:KUBE-/{print substr($1,2)}' | while read -r chain; do
+        grep -qx "$chain" "$state/host/$ipt.chains" && continue
+        "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
+        "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+  ip addr del "$NODE_IP/32" dev lo 2>/dev/null || true
+  if [ -f "$state/host/ip_forward" ]; then
+    cat "$state/host/ip_forward" > /proc/sys/net/ipv4/ip_forward
+  fi
+  # 4. cgroups, deepest first
+  for h in $(hierarchies); do
+    [ -d "$h/$CGROUP_ROOT" ] || continue
+    find "$h/$CGROUP_ROOT" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    [ -d "$h/$CGROUP_ROOT" ] && log "cgroup $h/$CGROUP_ROOT is still there"
+  done
+  # 5. host paths that did not exist before
+  if [ -f "$state/host/absent" ]; then
+    while read -r p; do
+      [ -n "$p" ] && [ -e "$p" ] || continue
+      for m in $(mounts_under "$p/"); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+      rm -rf --one-file-system "$p"
+    done < "$state/host/absent"
+  fi
+  # 6. the state dir itself (the harness's temp dir), then the pointer to it
+  if [ -n "$(mounts_under "$state/")" ]; then
+    log "mounts left under $state: $(mounts_under "$state/" | tr '\n' ' ')"
+  else
+    rm -rf --one-file-system "$state"
+  fi
+  if [ -f "$POINTER" ] && [ "$(cat "$POINTER")" = "$state" ]; then rm -f "$POINTER"; fi
+}
+
+check() {
+  local found=0 h
+  ip -br addr show dev lo | grep -q "$NODE_IP" && { log "lo still has $NODE_IP"; found=1; }
+  ip link show "$BRIDGE" >/dev/null 2>&1 && { log "bridge $BRIDGE still exists"; found=1; }
+  iptables-save 2>/dev/null | grep -q 'FERROVAULT-NODE\|KUBE-' && { log "firewall chains left"; found=1; }
+  for h in $(hierarchies); do
+    [ -d "$h/$CGROUP_ROOT" ] && { log "cgroup $h/$CGROUP_ROOT left"; found=1; }
+  done
+  grep -q 'ferrovault-node' /proc/self/mountinfo && { log "mounts left"; found=1; }
+  [ -f "$POINTER" ] && { log "$POINTER left"; found=1; }
+  [ "$found" = 0 ] && log "nothing left behind"
+  return "$found"
+}
+
+case "${1:-}" in
+  install) install ;;
+  setup) setup "${2:-}" ;;
+  dnat) dnat "${2:-}" "${3:-}" ;;
+  teardown) teardown "${2:-}" ;;
+  check) check ;;
+  *) log "usage: $0 install|setup STATE|dnat STATE PORT|teardown STATE|check"; exit 2 ;;
+esac

@@ -1,0 +1,413 @@
+//! A real Kubernetes node for end-to-end tests: containerd + runc + the bridge CNI plugin from
+//! Debian, the kubelet and kube-scheduler (v1.34.4, built by `scripts/control-plane.sh build`)
+//! beside a [`ControlPlane`] started for a node ([`Options::for_node`]). Pods really run.
+//!
+//! ```no_run
+//! let cluster = ferrovault_tests::node::NodeCluster::start().unwrap();
+//! cluster.cp().kubectl(&["run", "x", "--image=ferrovault.test/pause:0.1.0"]).unwrap();
+//! ```
+//!
+//! Needs root, the Debian packages `scripts/node.sh install` installs, and the images of
+//! `scripts/images.sh all` (imported into the node's containerd at start). On this machine:
+//!
+//! - The node IP [`NODE_IP`] is a /32 on `lo`: the kubelet refuses a loopback node IP, and the API
+//!   server (bound to it), the kubelet and OpenBao ([`NodeCluster::vault_listen_address`]) stay on
+//!   this machine. Pods reach it through the bridge gateway.
+//! - No kube-proxy and no DNS: the API server resolves webhook Services to pod IPs
+//!   (`--enable-aggregator-routing`); the `kubernetes` Service IP is DNAT'ed to the API server by a
+//!   rule of our own; pods reach Vault by address.
+//! - `scripts/node.sh teardown` runs on drop (also after a panic, and at the next start if a run was
+//!   killed): no process, mount, bridge, firewall chain, cgroup or address is left behind.
+//! - One node per machine at a time (fixed address and bridge): [`NodeCluster::start`] takes a lock.
+
+mod config;
+pub mod vault;
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::kube::{ControlPlane, Options, kube_bin};
+use crate::{Error, Result, free_port, wait_for};
+
+/// The node's address (on `lo`), where the API server, the kubelet and OpenBao listen.
+pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 245, 0, 1);
+/// The node's name.
+pub const NODE_NAME: &str = "ferrovault-node";
+/// The pod network.
+pub const POD_SUBNET: &str = "10.244.0.0/24";
+/// The bridge's address on the host.
+pub const POD_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 244, 0, 1);
+/// The bridge device.
+pub const BRIDGE: &str = "ferrovault0";
+/// The kubelet's cgroup root (in every hierarchy).
+pub const CGROUP_ROOT: &str = "ferrovault-node";
+
+const LOCK: &str = "/run/lock/ferrovault-node.lock";
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The image names and archives of `scripts/images.sh names`.
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// `ghcr.io/ferrovault/ferrovault-webhook:<version>`.
+    pub webhook: String,
+    /// `ghcr.io/ferrovault/ferrovault-agent:<version>`.
+    pub agent: String,
+    /// The sandbox image.
+    pub pause: String,
+    /// The stand-in for the seed app's image.
+    pub standin: String,
+    archives: Vec<PathBuf>,
+}
+
+impl Images {
+    /// Asks `scripts/images.sh names` (the one place the names come from).
+    pub fn from_script() -> Result<Self> {
+        let out = crate::run(&script("images.sh"), &base_env(), &["names"], None)?;
+        let get = |key: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let archives: Vec<PathBuf> = ["WEBHOOK", "AGENT", "PAUSE", "STANDIN"]
+            .iter()
+            .map(|k| PathBuf::from(get(&format!("{k}_ARCHIVE"))))
+            .collect();
+        if let Some(missing) = archives.iter().find(|a| !a.is_file()) {
+            return Err(Error::NotReady {
+                component: "node images".into(),
+                waited: Duration::ZERO,
+                log: format!(
+                    "{} is missing: run `make images` (scripts/images.sh all)",
+                    missing.display()
+                ),
+            });
+        }
+        Ok(Self {
+            webhook: get("WEBHOOK_IMAGE"),
+            agent: get("AGENT_IMAGE"),
+            pause: get("PAUSE_IMAGE"),
+            standin: get("STANDIN_IMAGE"),
+            archives,
+        })
+    }
+}
+
+/// A control plane with one real node. Dropping it stops everything and cleans the host.
+pub struct NodeCluster {
+    children: Vec<(String, Child)>,
+    cp: Option<ControlPlane>,
+    state: PathBuf,
+    host_ready: bool,
+    images: Images,
+    lock: Option<File>,
+    // removed last, after teardown
+    _dir: tempfile::TempDir,
+}
+
+impl NodeCluster {
+    /// Sets up the host, starts the control plane, containerd (with the images imported), the
+    /// kubelet and the scheduler, and waits until the node is Ready and schedulable.
+    pub fn start() -> Result<Self> {
+        let lock = File::create(LOCK).map_err(|source| io(format!("create {LOCK}"), source))?;
+        lock.lock().map_err(|source| io(format!("lock {LOCK}"), source))?;
+        let images = Images::from_script()?;
+        let dir = tempfile::Builder::new()
+            .prefix("ferrovault-node-")
+            .tempdir()
+            .map_err(|source| io("create the node's state dir".into(), source))?;
+        let mut cluster = Self {
+            children: Vec::new(),
+            cp: None,
+            state: dir.path().to_owned(),
+            host_ready: false,
+            images,
+            lock: Some(lock),
+            _dir: dir,
+        };
+        cluster.host_ready = true;
+        cluster.node_sh(&["setup"])?;
+        let cp = ControlPlane::start_with(&Options {
+            address: NODE_IP,
+            for_node: true,
+        })?;
+        cluster.node_sh(&["dnat", &cp.port().to_string()])?;
+        cluster.cp = Some(cp);
+        cluster.start_containerd()?;
+        cluster.start_kubelet()?;
+        cluster.start_scheduler()?;
+        cluster.wait_node_ready()?;
+        Ok(cluster)
+    }
+
+    /// The control plane (kubectl, helm environment, certificates).
+    pub fn cp(&self) -> &ControlPlane {
+        self.cp
+            .as_ref()
+            .expect("the control plane runs while the cluster lives")
+    }
+
+    /// The images imported into the node.
+    pub fn images(&self) -> &Images {
+        &self.images
+    }
+
+    /// Where a host service pods must reach listens: [`NODE_IP`] (pods route it via the bridge).
+    pub fn vault_listen_address(&self) -> Ipv4Addr {
+        NODE_IP
+    }
+
+    /// The node's state directory (component logs are in `logs/`).
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
+    /// The last `lines` lines of `containerd`, `kubelet` or `kube-scheduler`'s log.
+    pub fn log_tail(&self, component: &str, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(component)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    fn log_path(&self, component: &str) -> PathBuf {
+        self.state.join("logs").join(format!("{component}.log"))
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.state.join("containerd/containerd.sock")
+    }
+
+    fn node_sh(&self, args: &[&str]) -> Result<String> {
+        let state = self.state.display().to_string();
+        let mut full = vec![args[0], state.as_str()];
+        full.extend_from_slice(&args[1..]);
+        crate::run(&script("node.sh"), &base_env(), &full, None)
+    }
+
+    fn spawn(&mut self, name: &str, bin: &Path, args: &[String]) -> Result<()> {
+        std::fs::create_dir_all(self.state.join("logs"))
+            .map_err(|source| io("create the node's log dir".into(), source))?;
+        let (log, log2) = crate::log_file(&self.log_path(name))?;
+        let child = Command::new(bin)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.state)
+            .current_dir(&self.state)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|source| io(format!("start {}", bin.display()), source))?;
+        self.children.push((name.to_owned(), child));
+        Ok(())
+    }
+
+    fn start_containerd(&mut self) -> Result<()> {
+        let conf = self.state.join("containerd.toml");
+        write(
+            &conf,
+            &config::containerd(&self.state, &self.socket(), &self.images.pause),
+        )?;
+        let cni_dir = self.state.join("cni/net.d");
+        std::fs::create_dir_all(&cni_dir).map_err(|source| io("create the CNI conf dir".into(), source))?;
+        write(&cni_dir.join("10-ferrovault.conflist"), &config::cni(&self.state))?;
+        let conf_arg = conf.display().to_string();
+        self.spawn(
+            "containerd",
+            Path::new("containerd"),
+            &["--config".into(), conf_arg, "--log-level=warn".into()],
+        )?;
+        let socket = self.socket().display().to_string();
+        self.wait("containerd", Duration::from_secs(60), || {
+            crate::run(
+                Path::new("ctr"),
+                &base_env(),
+                &["--address", &socket, "version"],
+                None,
+            )
+            .ok()
+        })?;
+        for archive in &self.images.archives {
+            let archive = archive.display().to_string();
+            crate::run(
+                Path::new("ctr"),
+                &base_env(),
+                &["--address", &socket, "-n", "k8s.io", "images", "import", &archive],
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn start_kubelet(&mut self) -> Result<()> {
+        let cp = self.cp();
+        let ip = NODE_IP.to_string();
+        let (serving_cert, serving_key) = cp.issue_cert(
+            "kubelet-serving",
+            &format!("/O=system:nodes/CN=system:node:{NODE_NAME}"),
+            &format!(
+                "subjectAltName=IP:{ip},DNS:{NODE_NAME}\nextendedKeyUsage=serverAuth\n\
+                 keyUsage=critical,digitalSignature,keyEncipherment\n"
+            ),
+        )?;
+        let (client_cert, client_key) = cp.issue_cert(
+            "kubelet-client",
+            &format!("/O=system:nodes/CN=system:node:{NODE_NAME}"),
+            "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+        )?;
+        let kubeconfig = self.state.join("kubelet.kubeconfig");
+        write(
+            &kubeconfig,
+            &config::kubeconfig(&cp.server_url(), &cp.ca_path(), &client_cert, &client_key),
+        )?;
+        let conf = self.state.join("kubelet.yaml");
+        write(
+            &conf,
+            &config::kubelet(&config::Kubelet {
+                state: &self.state,
+                ca: &cp.ca_path(),
+                serving_cert: &serving_cert,
+                serving_key: &serving_key,
+                socket: &self.socket(),
+                port: free_port(),
+                healthz_port: free_port(),
+            }),
+        )?;
+        let kubelet = kube_bin("kubelet")?;
+        let d = |p: &Path| p.display().to_string();
+        let args = vec![
+            format!("--config={}", d(&conf)),
+            format!("--kubeconfig={}", d(&kubeconfig)),
+            format!("--root-dir={}", d(&self.state.join("kubelet"))),
+            format!("--cert-dir={}", d(&self.state.join("kubelet-pki"))),
+            format!("--node-ip={ip}"),
+            format!("--hostname-override={NODE_NAME}"),
+            "--v=1".into(),
+        ];
+        self.spawn("kubelet", &kubelet, &args)
+    }
+
+    fn start_scheduler(&mut self) -> Result<()> {
+        let cp = self.cp();
+        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        let certs = self.state.join("scheduler-certs").display().to_string();
+        let args = vec![
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={}", free_port()),
+            format!("--cert-dir={certs}"),
+            "--leader-elect=false".into(),
+            "--profiling=false".into(),
+        ];
+        let scheduler = kube_bin("kube-scheduler")?;
+        self.spawn("kube-scheduler", &scheduler, &args)
+    }
+
+    /// Ready, with no taints left (the node-lifecycle controller lifts `not-ready`).
+    fn wait_node_ready(&self) -> Result<()> {
+        self.wait("kubelet", NODE_READY_TIMEOUT, || {
+            let node = self.cp().kubectl_json(&["get", "node", NODE_NAME]).ok()?;
+            let ready = node["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let tainted = node["spec"]["taints"].as_array().is_some_and(|t| !t.is_empty());
+            (ready && !tainted).then_some(())
+        })
+    }
+
+    fn wait<T>(&self, name: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Result<T> {
+        let started = Instant::now();
+        let pid = self.children.iter().find(|(n, _)| n == name).map(|(_, c)| c.id());
+        let alive = || pid.is_none_or(process_alive);
+        wait_for(timeout, || if alive() { check().map(Some) } else { Some(None) })
+            .flatten()
+            .ok_or_else(|| Error::NotReady {
+                component: name.to_owned(),
+                waited: started.elapsed(),
+                log: self.log_tail(name, 40),
+            })
+    }
+
+    /// Stops the kubelet, the scheduler, containerd, the control plane, and cleans the host.
+    pub fn stop(&mut self) {
+        while let Some((_, mut child)) = self.children.pop() {
+            terminate(&mut child, Duration::from_secs(10));
+        }
+        if let Some(mut cp) = self.cp.take() {
+            cp.stop();
+        }
+        if std::mem::take(&mut self.host_ready)
+            && let Err(e) = self.node_sh(&["teardown"])
+        {
+            eprintln!("node teardown: {e}");
+        }
+        if self.lock.take().is_some() {
+            let _ = std::fs::remove_file(LOCK);
+        }
+    }
+}
+
+impl Drop for NodeCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for NodeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCluster")
+            .field("state", &self.state)
+            .field("cp", &self.cp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SIGTERM (through kill(1): the crate forbids unsafe code), then SIGKILL after `grace`.
+fn terminate(child: &mut Child, grace: Duration) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if wait_for(grace, || child.try_wait().ok().flatten()).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The process exists and is not a zombie.
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(name)
+}
+
+fn base_env() -> Vec<(String, String)> {
+    ["PATH", "HOME", "FERROVAULT_CACHE"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| io(format!("write {}", path.display()), source))
+}
+
+fn io(what: String, source: std::io::Error) -> Error {
+    Error::Io { what, source }
+}

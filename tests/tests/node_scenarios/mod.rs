@@ -1,0 +1,279 @@
+//! The scenarios of `tests/tests/node.rs` and the environment they share.
+
+mod helpers;
+
+use std::time::Duration;
+
+use ferrovault_tests::node::NodeCluster;
+use ferrovault_tests::node::vault::NodeVault;
+use helpers::*;
+use serde_json::Value;
+
+/// What the seed's template renders from `secret/my-secret`.
+pub const CONNECTION: &str = "postgresql://alice:s3cr3t@postgres:5432/wizard";
+/// The injector's release and namespace.
+const INJECTOR: &str = "ferrovault";
+const INJECTOR_NS: &str = "ferrovault-system";
+/// The namespace whose `internal-app` ServiceAccount the OpenBao role accepts.
+const APP_NS: &str = "moscow";
+const POLL: Duration = Duration::from_secs(240);
+
+/// Every scenario, in the order they run (later ones rely on the injector of the first).
+pub const SCENARIOS: &[(&str, fn(&Env))] = &[
+    (
+        "injector_chart_two_replicas_auto_tls_admits_through_its_service",
+        injector_chart,
+    ),
+    (
+        "moscow_time_chart_pods_ready_with_native_sidecar_and_secret",
+        moscow_time_chart,
+    ),
+];
+
+/// The scenarios `make demo-cluster` runs.
+pub const DEMO: &[&str] = &[SCENARIOS[0].0, SCENARIOS[1].0];
+
+/// A progress line on stderr.
+pub fn progress(line: &str) {
+    eprintln!("node: {line}");
+}
+
+/// The shared environment. Fields drop in order: OpenBao, then the cluster.
+pub struct Env {
+    pub vault: NodeVault,
+    pub cluster: NodeCluster,
+}
+
+impl Env {
+    /// Starts the node cluster and OpenBao (kubernetes auth against this API server, the seed's
+    /// secret and role). Panics with the component's log on failure.
+    pub fn start() -> Env {
+        progress(
+            "starting etcd, kube-apiserver, kube-controller-manager, containerd, kubelet, kube-scheduler",
+        );
+        let cluster = NodeCluster::start().unwrap_or_else(|e| panic!("node cluster: {e}"));
+        let cp = cluster.cp();
+        progress(&format!("node Ready; API server {}", cp.server_url()));
+        cp.apply(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: openbao}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: token-reviewer, namespace: openbao}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: openbao-token-reviewer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let reviewer = cp
+            .create_token("openbao", "token-reviewer", "https://kubernetes.default.svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let vault =
+            NodeVault::start(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
+        let bao = |args: &[&str]| {
+            vault
+                .bao(args)
+                .unwrap_or_else(|e| panic!("bao {}: {e}", args.join(" ")))
+        };
+        bao(&["secrets", "disable", "secret"]);
+        bao(&["secrets", "enable", "-path=secret", "-version=1", "kv"]);
+        bao(&[
+            "kv",
+            "put",
+            "secret/my-secret",
+            "username=alice",
+            "password=s3cr3t",
+        ]);
+        vault
+            .bao_stdin(
+                &["policy", "write", "internal-app", "-"],
+                Some("path \"secret/my-secret\" { capabilities = [\"read\"] }\n"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        bao(&["auth", "enable", "kubernetes"]);
+        bao(&[
+            "write",
+            "auth/kubernetes/config",
+            &format!("kubernetes_host={}", cp.server_url()),
+            &format!("kubernetes_ca_cert={}", cp.ca_pem()),
+            &format!("token_reviewer_jwt={reviewer}"),
+            "disable_local_ca_jwt=true",
+        ]);
+        bao(&[
+            "write",
+            "auth/kubernetes/role/internal-app",
+            "bound_service_account_names=internal-app",
+            &format!("bound_service_account_namespaces={APP_NS}"),
+            "token_policies=internal-app",
+            "ttl=1h",
+        ]);
+        progress(&format!(
+            "OpenBao dev server at {} (kubernetes auth -> this API server)",
+            vault.addr()
+        ));
+        Env { vault, cluster }
+    }
+
+    /// The end of the demo: the connection string read from inside a running pod.
+    pub fn print_demo_result(&self) {
+        let text = exec(
+            self,
+            APP_NS,
+            "moscow-time-0",
+            "moscow-time",
+            &["cat", SECRET_FILE],
+        );
+        progress("kubectl exec moscow-time-0 -c moscow-time -- cat /vault/secrets/database-config.txt:");
+        println!("{}", text.trim_end());
+    }
+}
+
+const SECRET_FILE: &str = "/vault/secrets/database-config.txt";
+
+/// (a) `charts/ferrovault` with its defaults (auto TLS, 2 replicas) from the local image: both
+/// webhook pods Ready, the caBundle patched, an annotated pod admitted through the Service.
+fn injector_chart(env: &Env) {
+    let cp = env.cluster.cp();
+    progress("helm install charts/ferrovault (auto TLS, 2 replicas)");
+    helm(
+        env,
+        &[
+            "install",
+            INJECTOR,
+            &chart("ferrovault"),
+            "--namespace",
+            INJECTOR_NS,
+            "--create-namespace",
+            "--set",
+            &format!("externalVaultAddr={}", env.vault.addr()),
+            // one node: the default (required) anti-affinity would leave the second replica Pending
+            "--set",
+            "antiAffinity=preferred",
+        ],
+    );
+    let pods = wait_pods_ready(env, INJECTOR_NS, "app.kubernetes.io/name=ferrovault", 2);
+    for pod in &pods {
+        let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
+        assert_eq!(image, env.cluster.images().webhook, "{}", pod_name(pod));
+    }
+    progress("both webhook pods Ready");
+    let config = wait_until(env, "the caBundle patched", || {
+        let c = cp
+            .kubectl_json(&[
+                "get",
+                "mutatingwebhookconfiguration",
+                "-l",
+                &format!("app.kubernetes.io/instance={INJECTOR}"),
+            ])
+            .ok()?;
+        let hooks = c["items"][0]["webhooks"].as_array()?.clone();
+        hooks
+            .iter()
+            .all(|h| {
+                h["clientConfig"]["caBundle"]
+                    .as_str()
+                    .is_some_and(|b| !b.is_empty())
+            })
+            .then_some(hooks)
+    });
+    for hook in &config {
+        let client = &hook["clientConfig"];
+        assert!(client["url"].is_null(), "registered by URL: {client}");
+        assert_eq!(client["service"]["namespace"], INJECTOR_NS, "{client}");
+    }
+    progress("caBundle patched into every webhook entry; clientConfig is the Service");
+    namespace(env, "admission-check");
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "annotated", "annotations": {
+            "vault.hashicorp.com/agent-inject": "true",
+            "vault.hashicorp.com/role": "internal-app",
+            "vault.hashicorp.com/agent-inject-secret-x.txt": "secret/my-secret",
+        }},
+        "spec": {"containers": [{"name": "app", "image": env.cluster.images().standin}]},
+    });
+    // the webhook Service resolves only once the endpoints are published: retry the create
+    wait_until(env, "an annotated pod admitted", || {
+        cp.kubectl_with_stdin(
+            &["create", "-n", "admission-check", "-f", "-"],
+            Some(&pod.to_string()),
+        )
+        .map_err(|e| progress(&format!("create: {e}")))
+        .ok()
+    });
+    let admitted = cp
+        .kubectl_json(&["get", "pod", "annotated", "-n", "admission-check"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(is_native_sidecar(&admitted), "not injected: {}", admitted["spec"]);
+    assert_eq!(
+        admitted["spec"]["initContainers"][0]["image"].as_str(),
+        Some(env.cluster.images().agent.as_str())
+    );
+    progress("an annotated pod was admitted through the Service and got the agent");
+    let _ = cp.kubectl(&["delete", "namespace", "admission-check", "--wait=false"]);
+}
+
+/// (b) `charts/moscow-time` with `vault.enabled=true`: every StatefulSet pod Running and Ready with
+/// the native sidecar, and the app container sees the rendered secret.
+fn moscow_time_chart(env: &Env) {
+    progress("helm install charts/moscow-time (vault.enabled=true, 3 replicas)");
+    namespace(env, APP_NS);
+    install_moscow_time(env, "moscow-time", &[]);
+    let pods = wait_pods_ready(env, APP_NS, "app.kubernetes.io/instance=moscow-time", 3);
+    for pod in &pods {
+        let name = pod_name(pod);
+        assert!(
+            is_native_sidecar(pod),
+            "{name}: no native sidecar: {}",
+            pod["spec"]
+        );
+        assert_eq!(pod["status"]["phase"], "Running", "{name}");
+        let text = exec(env, APP_NS, name, "moscow-time", &["cat", SECRET_FILE]);
+        assert_eq!(text.trim_end(), CONNECTION, "{name}");
+        progress(&format!(
+            "{name}: Running, Ready, native sidecar; {SECRET_FILE} has the connection string"
+        ));
+    }
+}
+
+fn install_moscow_time(env: &Env, release: &str, sets: &[&str]) {
+    let values = moscow_time_values(env);
+    let path = env.cluster.state().join(format!("{release}-values.yaml"));
+    std::fs::write(&path, values).expect("write values");
+    let chart = chart("moscow-time");
+    let path = path.display().to_string();
+    let mut args = vec!["install", release, &chart, "--namespace", APP_NS, "-f", &path];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    helm(env, &args);
+}
+
+/// The stand-in app image (busybox httpd on the chart's port, for its probes) and no persistent
+/// volumes (no storage provisioner on this node).
+fn moscow_time_values(env: &Env) -> String {
+    let standin = &env.cluster.images().standin;
+    let (repo, tag) = standin.rsplit_once(':').expect("image has a tag");
+    format!(
+        "image: {{repository: {repo}, tag: \"{tag}\", pullPolicy: IfNotPresent}}\n\
+         args: [httpd, -f, -p, \"8000\", -h, /www]\n\
+         persistence: {{enabled: false}}\n\
+         vault: {{enabled: true}}\n"
+    )
+}
+
+fn is_native_sidecar(pod: &Value) -> bool {
+    pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["name"] == "vault-agent" && c["restartPolicy"] == "Always")
+}
