@@ -4,20 +4,31 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TOOLS = eval "$$(scripts/install-tools.sh)"
 
-.PHONY: test lint fmt unit build release tools demo demo-cluster bench clean-cache
+.PHONY: test lint fmt unit build release tools node-tools images demo demo-cluster bench clean-cache
 
-## test: everything CI runs — format, lints, unit, integration (real OpenBao, TLS, helm) and
-## end-to-end (real kube-apiserver built from the Go module proxy, cached) tests
+## test: everything CI runs — format, lints, unit, integration (real OpenBao, TLS, helm),
+## end-to-end (real kube-apiserver built from the Go module proxy, cached) and node tests (a real
+## kubelet + containerd running the images `make images` builds)
 test: lint unit
 
 tools:
 	@scripts/install-tools.sh >/dev/null
 
+## node-tools: containerd, runc, CNI plugins, iptables, buildah, busybox-static, gcc (Debian), if missing
+node-tools:
+	@scripts/node.sh install
+
+## images: ghcr.io/ferrovault/ferrovault-{webhook,agent}:<version> from the Containerfile (static
+## binaries, buildah, no daemon) as OCI archives in ~/.cache/ferrovault/images, plus the node
+## tests' pause and stand-in app images
+images: node-tools
+	scripts/images.sh all
+
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit: tools
+unit: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \
 	$(CARGO) build --locked -p ferrovault-webhook -p ferrovault-agent; \
 	$(CARGO) test --workspace --locked --no-fail-fast
@@ -35,13 +46,13 @@ release:
 demo: tools
 	$(TOOLS); scripts/demo.sh
 
-## demo-cluster: a real Kubernetes 1.34 control plane (built once from the Go module proxy into the
-## cache, 10-25 min cold), OpenBao and the webhook on loopback; the seed chart's pods get the agent,
-## which logs in through Kubernetes auth and renders database-config.txt (the e2e tests, verbose)
-demo-cluster: tools
+## demo-cluster: a real Kubernetes 1.34 node on this machine (control plane, kubelet and scheduler
+## built once from the Go module proxy into the cache; containerd from Debian); the injector chart
+## runs from the local images, the seed chart's pods get the agent as a native sidecar, and the
+## connection string is read from inside a running pod
+demo-cluster: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \
-	$(CARGO) build --locked -p ferrovault-webhook -p ferrovault-agent; \
-	$(CARGO) test --locked -p ferrovault-tests --test e2e -- --nocapture
+	$(CARGO) test --locked -p ferrovault-tests --test node -- --demo
 
 bench: tools
 	$(TOOLS); $(CARGO) bench --workspace --locked

@@ -21,6 +21,10 @@ const POLL: Duration = Duration::from_secs(240);
 /// Every scenario, in the order they run (later ones rely on the injector of the first).
 pub const SCENARIOS: &[(&str, fn(&Env))] = &[
     (
+        "a_plain_pod_runs_and_answers_exec_through_the_api_server",
+        plain_pod,
+    ),
+    (
         "injector_chart_two_replicas_auto_tls_admits_through_its_service",
         injector_chart,
     ),
@@ -31,7 +35,7 @@ pub const SCENARIOS: &[(&str, fn(&Env))] = &[
 ];
 
 /// The scenarios `make demo-cluster` runs.
-pub const DEMO: &[&str] = &[SCENARIOS[0].0, SCENARIOS[1].0];
+pub const DEMO: &[&str] = &[SCENARIOS[1].0, SCENARIOS[2].0];
 
 /// A progress line on stderr.
 pub fn progress(line: &str) {
@@ -136,6 +140,35 @@ subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
 }
 
 const SECRET_FILE: &str = "/vault/secrets/database-config.txt";
+
+/// The node itself: a pod of the stand-in image (non-root, read-only root filesystem, httpGet
+/// readiness probe on the pod IP) becomes Ready and `kubectl exec` reaches it.
+fn plain_pod(env: &Env) {
+    namespace(env, "plain");
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain", "labels": {"app": "plain"}},
+        "spec": {"containers": [{
+            "name": "app",
+            "image": env.cluster.images().standin,
+            "readinessProbe": {"httpGet": {"path": "/", "port": 8000}, "periodSeconds": 1},
+            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true,
+                "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+        }]},
+    });
+    env.cluster
+        .cp()
+        .kubectl_with_stdin(&["apply", "-n", "plain", "-f", "-"], Some(&pod.to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_pods_ready(env, "plain", "app=plain", 1);
+    let text = exec(env, "plain", "plain", "app", &["cat", "/www/index.html"]);
+    assert_eq!(text.trim_end(), "moscow-time stand-in");
+    let _ = env
+        .cluster
+        .cp()
+        .kubectl(&["delete", "namespace", "plain", "--wait=false"]);
+}
 
 /// (a) `charts/ferrovault` with its defaults (auto TLS, 2 replicas) from the local image: both
 /// webhook pods Ready, the caBundle patched, an annotated pod admitted through the Service.
