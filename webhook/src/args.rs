@@ -70,7 +70,7 @@ pub struct InjectorArgs {
         long,
         visible_alias = "vault-image",
         env = "AGENT_INJECT_VAULT_IMAGE",
-        default_value = "ghcr.io/ferrovault/agent:0.1.0"
+        default_value = crate::inject::DEFAULT_AGENT_IMAGE
     )]
     pub agent_image: String,
     /// Auto-auth method type.

@@ -97,11 +97,16 @@ pub struct InjectorDefaults {
     pub native_sidecar_supported: bool,
 }
 
+/// The agent image injected by default: `charts/ferrovault`'s `agentImage.repository` with the
+/// crate version as tag, the name `make images` (scripts/images.sh) builds it under.
+pub const DEFAULT_AGENT_IMAGE: &str =
+    concat!("ghcr.io/ferrovault/ferrovault-agent:", env!("CARGO_PKG_VERSION"));
+
 impl Default for InjectorDefaults {
     fn default() -> Self {
         Self {
             vault_address: String::new(),
-            agent_image: "ghcr.io/ferrovault/agent:0.1.0".to_owned(),
+            agent_image: DEFAULT_AGENT_IMAGE.to_owned(),
             auth_type: "kubernetes".to_owned(),
             auth_path: "auth/kubernetes".to_owned(),
             vault_namespace: String::new(),
