@@ -58,9 +58,9 @@ impl Reviewed {
 /// than this could never be stored.
 pub const MAX_PATCH_BYTES: usize = 1536 * 1024;
 
-/// The one AdmissionReview version served (the API server picks it from the webhook configuration's
-/// `admissionReviewVersions`).
-pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// The AdmissionReview versions served, as vault-k8s does: v1beta1 has the same shape, and the answer
+/// carries the request's version.
+pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
 
 /// Answers an `admission.k8s.io/v1` AdmissionReview body.
 ///
@@ -73,11 +73,11 @@ pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Erro
             describe_json_error(&e)
         ))
     })?;
-    if review.types.api_version != API_VERSION || review.types.kind != "AdmissionReview" {
+    if !API_VERSIONS.contains(&review.types.api_version.as_str()) || review.types.kind != "AdmissionReview" {
         // Not echoed: the values are the client's and may be huge.
-        return Err(Error::BadRequest(format!(
-            "expected apiVersion {API_VERSION} and kind AdmissionReview"
-        )));
+        return Err(Error::BadRequest(
+            "expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview".to_owned(),
+        ));
     }
     let request: AdmissionRequest<DynamicObject> = review
         .try_into()

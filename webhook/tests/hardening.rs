@@ -81,7 +81,7 @@ async fn the_envelope_and_content_type_are_checked_without_echoing_them() {
         assert_eq!(status, 400);
         let text = String::from_utf8_lossy(&answer);
         assert!(
-            text.contains("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview"),
+            text.contains("expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview"),
             "{text}"
         );
         assert!(
@@ -107,6 +107,12 @@ async fn the_envelope_and_content_type_are_checked_without_echoing_them() {
     )
     .await;
     assert_eq!(status, 200);
+    // v1beta1, as vault-k8s: answered in the request's version.
+    let beta = review_with(|r| r["apiVersion"] = json!("admission.k8s.io/v1beta1"));
+    let (status, answer) = send(&mut c, "POST", "/mutate", Some("application/json"), beta).await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["apiVersion"], json!("admission.k8s.io/v1beta1"));
 }
 
 #[tokio::test]
