@@ -1,4 +1,4 @@
-//! Renders the seed template (compile once, render many).
+//! Renders the seed template (compile once, render many), and the worst case the step limit allows.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -41,6 +41,17 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The longest any render can run: nested loops stopped by the default step limit.
+    let runaway = Compiled::compile(&TemplateSource::new(
+        "{{ range loop 1000000 }}{{ range loop 1000000 }}{{ end }}{{ end }}",
+    ))
+    .unwrap();
+    let mut group = c.benchmark_group("limits");
+    group.sample_size(10);
+    group.bench_function("render stopped at the default step limit", |b| {
+        b.iter(|| assert!(runaway.render(black_box(&data)).is_err()))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);
