@@ -8,6 +8,7 @@ use ferrovault_agent::{Mode, Settings};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    ferrovault_agent::install_panic_hook();
     let mode = match args.command {
         Command::Ready => return ExitCode::from(u8::from(!args.ready_path().exists())),
         Command::Init => Mode::Init,

@@ -257,6 +257,9 @@ fn check_template(input: &[u8]) -> Result<&'static str, String> {
                     data.insert(dep, inputs::secret_value(&mut rng));
                 }
             }
+            Err(e) if e.message == ferrovault_template::INTERNAL_ERROR => {
+                return Err("the render panicked (caught by the engine)".into());
+            }
             Err(_) => return Ok("render error"),
         }
     }

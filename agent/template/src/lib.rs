@@ -97,6 +97,9 @@ impl Default for Limits {
     }
 }
 
+/// The message of a render that hit a bug in the engine (a caught panic).
+pub const INTERNAL_ERROR: &str = "internal error in the template engine (please report it)";
+
 /// How errors about [`Limits::max_depth`] end.
 pub(crate) const NESTING_LIMIT: &str = "(the nesting limit)";
 
@@ -325,7 +328,22 @@ impl Compiled {
     }
 
     /// Renders once with the data `data` has.
+    ///
+    /// A bug in the engine (a panic) is caught and reported as an error naming no data, so that one
+    /// template cannot take the agent down.
     pub fn render(&self, data: &dyn DataSource) -> Result<Rendered, TemplateError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.render_unguarded(data))).unwrap_or_else(
+            |_| {
+                Err(TemplateError {
+                    line: 1,
+                    column: 1,
+                    message: INTERNAL_ERROR.to_owned(),
+                })
+            },
+        )
+    }
+
+    fn render_unguarded(&self, data: &dyn DataSource) -> Result<Rendered, TemplateError> {
         match &self.kind {
             Kind::Go {
                 src,

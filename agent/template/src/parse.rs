@@ -407,6 +407,11 @@ impl Parser<'_> {
         if names.is_empty() {
             return Ok(term);
         }
+        if let Expr::Func { off, func } = &term {
+            // `f.Field` calls f with no arguments, wherever it stands (found by the fuzzer: the
+            // head-of-command exemption let `{{toJSON.Data}}` call toJSON with none).
+            func.check_arity(0).map_err(|m| self.err(*off, m))?;
+        }
         match term {
             Expr::Func { .. } | Expr::Paren(_) => Ok(Expr::Chain {
                 off,

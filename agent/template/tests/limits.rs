@@ -179,3 +179,13 @@ fn real_templates_are_far_from_the_limits() {
         "the seed template needs only a few steps"
     );
 }
+
+#[test]
+fn fuzz_findings_stay_fixed() {
+    // ferrovault-fuzz template, seed 20261130, case 24628: `toJSON.Data` called toJSON with no
+    // argument and indexed past the end (a panic in the agent's render).
+    for text in ["{{toJSON.Data.data }}", "{{ printf.X }}", "{{ (toJSON).Data }}"] {
+        let err = compile_err(text);
+        assert!(err.message.contains("wrong number of args"), "{text}: {err}");
+    }
+}
