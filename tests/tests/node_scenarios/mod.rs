@@ -1,6 +1,7 @@
 //! The scenarios of `tests/tests/node.rs` and the environment they share.
 
 mod helpers;
+mod more;
 
 use std::time::Duration;
 
@@ -32,6 +33,17 @@ pub const SCENARIOS: &[(&str, fn(&Env))] = &[
         "moscow_time_chart_pods_ready_with_native_sidecar_and_secret",
         moscow_time_chart,
     ),
+    (
+        "secret_change_reaches_the_running_pod_without_partial_reads",
+        more::rotation,
+    ),
+    ("classic_init_and_sidecar_mode", more::classic_init_and_sidecar),
+    ("job_with_the_agent_succeeds", more::job_completes),
+    (
+        "deleting_a_webhook_replica_fails_no_admission",
+        more::webhook_replica_goes_away,
+    ),
+    ("moscow_time_without_vault_runs_no_agent", more::without_vault),
 ];
 
 /// The scenarios `make demo-cluster` runs.
@@ -95,10 +107,14 @@ subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
             "username=alice",
             "password=s3cr3t",
         ]);
+        bao(&["secrets", "enable", "-path=kv2", "-version=2", "kv"]);
         vault
             .bao_stdin(
                 &["policy", "write", "internal-app", "-"],
-                Some("path \"secret/my-secret\" { capabilities = [\"read\"] }\n"),
+                Some(
+                    "path \"secret/my-secret\" { capabilities = [\"read\"] }\n\
+                     path \"kv2/data/rotating\" { capabilities = [\"read\"] }\n",
+                ),
             )
             .unwrap_or_else(|e| panic!("{e}"));
         bao(&["auth", "enable", "kubernetes"]);
@@ -170,10 +186,16 @@ fn plain_pod(env: &Env) {
         .kubectl(&["delete", "namespace", "plain", "--wait=false"]);
 }
 
-/// (a) `charts/ferrovault` with its defaults (auto TLS, 2 replicas) from the local image: both
-/// webhook pods Ready, the caBundle patched, an annotated pod admitted through the Service.
-fn injector_chart(env: &Env) {
-    let cp = env.cluster.cp();
+/// `helm install charts/ferrovault` once (the first scenario that needs the injector does it).
+fn ensure_injector(env: &Env) {
+    let installed = env
+        .cluster
+        .cp()
+        .kubectl(&["get", "deployment", INJECTOR, "-n", INJECTOR_NS, "-o", "name"])
+        .is_ok();
+    if installed {
+        return;
+    }
     progress("helm install charts/ferrovault (auto TLS, 2 replicas)");
     helm(
         env,
@@ -191,6 +213,37 @@ fn injector_chart(env: &Env) {
             "antiAffinity=preferred",
         ],
     );
+}
+
+/// The injector, and [`APP_NS`] with the `internal-app` ServiceAccount the OpenBao role binds
+/// (made by `charts/moscow-time` when its scenario ran first, else here).
+fn ensure_app_namespace(env: &Env) {
+    ensure_injector(env);
+    wait_pods_ready(env, INJECTOR_NS, "app.kubernetes.io/name=ferrovault", 2);
+    namespace(env, APP_NS);
+    let cp = env.cluster.cp();
+    if cp
+        .kubectl(&[
+            "get",
+            "serviceaccount",
+            "internal-app",
+            "-n",
+            APP_NS,
+            "-o",
+            "name",
+        ])
+        .is_err()
+    {
+        cp.kubectl(&["create", "serviceaccount", "internal-app", "-n", APP_NS])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// (a) `charts/ferrovault` with its defaults (auto TLS, 2 replicas) from the local image: both
+/// webhook pods Ready, the caBundle patched, an annotated pod admitted through the Service.
+fn injector_chart(env: &Env) {
+    let cp = env.cluster.cp();
+    ensure_injector(env);
     let pods = wait_pods_ready(env, INJECTOR_NS, "app.kubernetes.io/name=ferrovault", 2);
     for pod in &pods {
         let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
@@ -257,9 +310,10 @@ fn injector_chart(env: &Env) {
 /// (b) `charts/moscow-time` with `vault.enabled=true`: every StatefulSet pod Running and Ready with
 /// the native sidecar, and the app container sees the rendered secret.
 fn moscow_time_chart(env: &Env) {
+    ensure_injector(env);
     progress("helm install charts/moscow-time (vault.enabled=true, 3 replicas)");
     namespace(env, APP_NS);
-    install_moscow_time(env, "moscow-time", &[]);
+    install_moscow_time(env, APP_NS, "moscow-time", &[]);
     let pods = wait_pods_ready(env, APP_NS, "app.kubernetes.io/instance=moscow-time", 3);
     for pod in &pods {
         let name = pod_name(pod);
@@ -277,13 +331,13 @@ fn moscow_time_chart(env: &Env) {
     }
 }
 
-fn install_moscow_time(env: &Env, release: &str, sets: &[&str]) {
+fn install_moscow_time(env: &Env, namespace: &str, release: &str, sets: &[&str]) {
     let values = moscow_time_values(env);
     let path = env.cluster.state().join(format!("{release}-values.yaml"));
     std::fs::write(&path, values).expect("write values");
     let chart = chart("moscow-time");
     let path = path.display().to_string();
-    let mut args = vec!["install", release, &chart, "--namespace", APP_NS, "-f", &path];
+    let mut args = vec!["install", release, &chart, "--namespace", namespace, "-f", &path];
     for set in sets {
         args.extend(["--set", set]);
     }
