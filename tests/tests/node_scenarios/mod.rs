@@ -19,8 +19,11 @@ const INJECTOR_NS: &str = "ferrovault-system";
 const APP_NS: &str = "moscow";
 const POLL: Duration = Duration::from_secs(240);
 
+/// One scenario: panics on failure.
+pub type Scenario = fn(&Env);
+
 /// Every scenario, in the order they run (later ones rely on the injector of the first).
-pub const SCENARIOS: &[(&str, fn(&Env))] = &[
+pub const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "a_plain_pod_runs_and_answers_exec_through_the_api_server",
         plain_pod,
