@@ -45,7 +45,7 @@ pub const BRIDGE: &str = "ferrovault0";
 /// The kubelet's cgroup root (in every hierarchy).
 pub const CGROUP_ROOT: &str = "ferrovault-node";
 
-const LOCK: &str = "/run/lock/ferrovault-node.lock";
+const LOCK: &str = "/run/ferrovault-node.lock";
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The image names and archives of `scripts/images.sh names`.
