@@ -52,7 +52,7 @@ pub fn init_logging(log: &LogConfig) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = if log.format == "json" {
+    let _ = if ferrovault_contract::log_format(&log.format) == Some("json") {
         builder.json().try_init()
     } else {
         builder.try_init()

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrovault_contract::go::{BOOL_ACCEPTED, DURATION_ACCEPTED, parse_bool, parse_duration};
+use ferrovault_contract::go::{
+    BOOL_ACCEPTED, VAULT_DURATION_ACCEPTED, duration_expectation, parse_bool, parse_vault_duration,
+};
 use ferrovault_contract::{AGENT_HOME, AgentConfig, READY_MARKER};
 
 use crate::{Error, Result};
@@ -441,8 +443,12 @@ fn parse_method(kind: &str, config: &std::collections::BTreeMap<String, String>)
     })
 }
 
+/// Every duration of the agent config is read as Vault Agent reads it (`parseutil.ParseDurationSecond`).
 fn duration(field: &str, value: &str) -> Result<Duration> {
-    parse_duration(value).ok_or_else(|| Error::config(field, format!("{value:?} is not {DURATION_ACCEPTED}")))
+    parse_vault_duration(value).ok_or_else(|| {
+        let expected = duration_expectation(value, VAULT_DURATION_ACCEPTED);
+        Error::config(field, format!("{value:?} is not {expected}"))
+    })
 }
 
 fn opt_duration(field: &str, value: &Option<String>, default: Duration) -> Result<Duration> {

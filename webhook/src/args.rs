@@ -132,8 +132,9 @@ pub struct InjectorArgs {
     /// `template_config.exit_on_retry_failure` of the agents.
     #[arg(long, env = "AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     pub template_config_exit_on_retry_failure: bool,
-    /// `template_config.static_secret_render_interval` (Go duration).
-    #[arg(long, env = "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL", default_value = "", value_parser = optional_duration)]
+    /// `template_config.static_secret_render_interval` (read by the agent as Vault does: `30`, `1d`,
+    /// `5m`).
+    #[arg(long, env = "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL", default_value = "", value_parser = optional_vault_duration)]
     pub template_static_secret_render_interval: String,
     /// `template_config.max_connections_per_host` (0 = agent default).
     #[arg(
@@ -340,8 +341,10 @@ fn go_bool(value: &str) -> Result<bool, String> {
 }
 
 fn duration(value: &str) -> Result<Duration, String> {
-    go::parse_duration(value)
-        .ok_or_else(|| format!("invalid duration {value:?}: expected {}", go::DURATION_ACCEPTED))
+    go::parse_duration(value).ok_or_else(|| {
+        let expected = go::duration_expectation(value, go::DURATION_ACCEPTED);
+        format!("invalid duration {value:?}: expected {expected}")
+    })
 }
 
 fn optional_duration(value: &str) -> Result<String, String> {
@@ -349,6 +352,15 @@ fn optional_duration(value: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     duration(value).map(|_| value.to_owned())
+}
+
+/// A duration the agent reads in Vault's format (whole seconds, days, or a Go duration).
+fn optional_vault_duration(value: &str) -> Result<String, String> {
+    if value.is_empty() || go::parse_vault_duration(value).is_some() {
+        return Ok(value.to_owned());
+    }
+    let expected = go::duration_expectation(value, go::VAULT_DURATION_ACCEPTED);
+    Err(format!("invalid duration {value:?}: expected {expected}"))
 }
 
 fn default_template(value: &str) -> Result<String, String> {

@@ -320,6 +320,11 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
     let kind = input.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let (request, pod_json): (AdmissionRequest<DynamicObject>, serde_json::Value) = match kind {
         "AdmissionReview" => {
+            // A hand-written review may leave out userInfo, which the API server always sends.
+            let mut input = input.clone();
+            if let Some(request) = input.get_mut("request").and_then(|r| r.as_object_mut()) {
+                request.entry("userInfo").or_insert_with(|| serde_json::json!({}));
+            }
             let review: AdmissionReview<DynamicObject> =
                 serde_json::from_value(input.clone()).map_err(|e| {
                     Error::BadRequest(format!("not an AdmissionReview: {}", describe_json_error(&e)))

@@ -241,3 +241,27 @@ fn a_template_nested_past_the_limit_is_an_answer_not_an_abort() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nesting limit"), "{stderr}");
 }
+
+#[test]
+fn a_review_without_user_info_is_accepted() {
+    // Issue #10: the API server always sends userInfo; a hand-written review may not.
+    let seed = std::fs::read_to_string(seed_pod()).unwrap();
+    let pod: Value = serde_yaml::from_str(&seed).unwrap();
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "default",
+            "operation": "CREATE",
+            "object": pod,
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("review.json");
+    std::fs::write(&file, serde_json::to_vec(&review).unwrap()).unwrap();
+    let out = inject(&file, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

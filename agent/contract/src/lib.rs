@@ -264,6 +264,16 @@ pub fn log_level(value: &str) -> Option<&'static str> {
     }
 }
 
+/// Vault's `logging.ParseLogFormat`: trimmed and lower-cased, `""` or `standard` → `standard`,
+/// `json` → `json`; anything else is not a log format.
+pub fn log_format(value: &str) -> Option<&'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "standard" => Some("standard"),
+        "json" => Some("json"),
+        _ => None,
+    }
+}
+
 impl AgentConfig {
     /// Serialises to compact JSON.
     pub fn to_json(&self) -> String {

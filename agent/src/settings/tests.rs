@@ -159,3 +159,18 @@ fn backoff_grows_and_is_capped() {
         assert!(d <= ceiling && d >= ceiling / 2, "{attempt}: {d:?}");
     }
 }
+
+#[test]
+fn durations_are_read_as_vault_agent_reads_them() {
+    // Issue #10: parseutil.ParseDurationSecond: whole seconds, days, or a Go duration.
+    for (value, secs) in [("10", 10), ("1d", 86_400), ("90s", 90), ("+5", 5)] {
+        let mut cfg = config();
+        cfg.template_config.static_secret_render_interval = Some(value.into());
+        let s = Settings::new(&cfg, &Overrides::default()).unwrap();
+        assert_eq!(s.static_secret_render_interval, Duration::from_secs(secs), "{value}");
+    }
+    let mut cfg = config();
+    cfg.template_config.static_secret_render_interval = Some("-10".into());
+    let err = Settings::new(&cfg, &Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("not negative"), "{err}");
+}

@@ -128,7 +128,24 @@ impl<'a> Annotations<'a> {
             None => Err(InjectError::invalid(
                 self.key(suffix),
                 value,
-                go::DURATION_ACCEPTED,
+                go::duration_expectation(value, go::DURATION_ACCEPTED),
+            )),
+        }
+    }
+
+    /// A duration the agent reads in Vault's format (`30` seconds, `1d`, or a Go duration); `""`
+    /// means unset. Absent → `default`.
+    pub fn vault_duration_or(&self, suffix: &str, default: &str) -> Result<Option<String>, InjectError> {
+        let value = self.value(suffix).unwrap_or(default);
+        if value.is_empty() {
+            return Ok(None);
+        }
+        match go::parse_vault_duration(value) {
+            Some(_) => Ok(Some(value.to_owned())),
+            None => Err(InjectError::invalid(
+                self.key(suffix),
+                value,
+                go::duration_expectation(value, go::VAULT_DURATION_ACCEPTED),
             )),
         }
     }
@@ -151,7 +168,8 @@ impl<'a> Annotations<'a> {
     pub fn id_or(&self, suffix: &str, default: i64) -> Result<i64, InjectError> {
         match self.get(suffix) {
             None => Ok(default),
-            Some(e) => parse_non_negative(e.value)
+            // Go's ParseInt takes a sign: "+5" is 5.
+            Some(e) => parse_non_negative(e.value.strip_prefix('+').unwrap_or(e.value))
                 .and_then(|n| i64::try_from(n).ok())
                 .ok_or_else(|| InjectError::invalid(e.key, e.value, "a non-negative integer such as 100")),
         }

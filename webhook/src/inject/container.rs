@@ -163,9 +163,6 @@ fn env(spec: &InjectionSpec, config_env: &str) -> Vec<EnvVar> {
         field("HOST_IP", "status.hostIP"),
         field("POD_IP", "status.podIP"),
     ];
-    if let Some(procs) = &spec.go_max_procs {
-        env.push(value("GOMAXPROCS", procs));
-    }
     env.push(value(AGENT_CONFIG_ENV, config_env));
     env
 }

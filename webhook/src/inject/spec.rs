@@ -92,8 +92,6 @@ pub struct InjectionSpec {
     pub resources: AgentResources,
     /// `None` = no securityContext on the agent containers.
     pub run_as: Option<RunAs>,
-    /// `go-max-procs` → env `GOMAXPROCS`.
-    pub go_max_procs: Option<String>,
     /// `vault {}` of the agent config.
     pub vault: VaultConnection,
     /// The auto-auth method (config already holds role, token_path and `auth-config-*`).
@@ -347,19 +345,21 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             "a non-negative number of seconds such as 5",
         ));
     }
-    let go_max_procs = match a.get("go-max-procs") {
-        Some(e) if !e.value.is_empty() => Some(
-            parse_non_negative(e.value)
-                .filter(|n| *n > 0)
-                .map(|n| n.to_string())
-                .ok_or_else(|| InjectError::invalid(e.key, e.value, "a positive integer such as 2"))?,
-        ),
-        _ => None,
-    };
+    if let Some(e) = a.get("go-max-procs") {
+        // vault-k8s passes it on as GOMAXPROCS, unchecked; our agent is not a Go program.
+        warnings.push(format!(
+            "{} has no effect: ferrovault-agent is not a Go program (the value is ignored)",
+            e.key
+        ));
+    }
     let template_config = template_config(&a, defaults)?;
+    let log_format = a.string_or("log-format", &defaults.log_format);
     let log = LogConfig {
         level: a.string_or("log-level", &defaults.log_level),
-        format: a.string_or("log-format", &defaults.log_format),
+        // Vault trims and lower-cases it, and refuses to start on anything else.
+        format: ferrovault_contract::log_format(&log_format)
+            .ok_or_else(|| InjectError::invalid(a.key("log-format"), &log_format, "standard or json"))?
+            .to_owned(),
     };
     let secrets_read_only = a.ferrovault_bool("secrets-read-only")?.unwrap_or(false);
 
@@ -382,7 +382,6 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         tls_secret: opt("tls-secret"),
         resources,
         run_as,
-        go_max_procs,
         vault,
         auth_method,
         inject_token,
@@ -798,7 +797,7 @@ fn template_config(a: &Annotations<'_>, defaults: &InjectorDefaults) -> Result<T
             "template-config-exit-on-retry-failure",
             defaults.exit_on_retry_failure,
         )?,
-        static_secret_render_interval: a.duration_or(
+        static_secret_render_interval: a.vault_duration_or(
             "template-static-secret-render-interval",
             &defaults.static_secret_render_interval,
         )?,

@@ -1253,9 +1253,10 @@ fn template_config_follows_annotations_and_defaults() {
         tc(&[("template-max-connections-per-host", "100")]).max_connections_per_host,
         Some(100)
     );
+    // "10" is valid (whole seconds, as Vault reads it): see durations_follow_the_format_their_reader_uses.
     let message = parse_err(&handler_pod(&basic(&[(
         "template-static-secret-render-interval",
-        "10",
+        "ten",
     )])));
     assert!(
         message.contains("template-static-secret-render-interval"),
@@ -1302,16 +1303,88 @@ fn agent_env_has_field_refs_then_config() {
         .collect();
     assert_eq!(
         names,
-        [
-            "NAMESPACE",
-            "HOST_IP",
-            "POD_IP",
-            "GOMAXPROCS",
-            "FERROVAULT_AGENT_CONFIG"
-        ]
+        ["NAMESPACE", "HOST_IP", "POD_IP", "FERROVAULT_AGENT_CONFIG"]
     );
-    let message = parse_err(&handler_pod(&basic(&[("go-max-procs", "lots")])));
-    assert!(message.contains("go-max-procs"), "{message}");
+}
+
+#[test]
+fn run_as_ids_take_a_sign_as_go_parse_int_does() {
+    // Issue #10: "+5" is 5 for Go's ParseInt; negative ids stay refused.
+    let spec = spec_of(&handler_pod(&basic(&[
+        ("agent-run-as-user", "+5"),
+        ("agent-run-as-group", "+7"),
+    ])));
+    let run_as = spec.run_as.unwrap();
+    assert_eq!((run_as.user, run_as.group), (5, 7));
+    let message = parse_err(&handler_pod(&basic(&[("agent-run-as-user", "-5")])));
+    assert!(message.contains("agent-run-as-user"), "{message}");
+}
+
+#[test]
+fn go_max_procs_is_admitted_whatever_its_value_with_a_warning() {
+    // Issue #10: vault-k8s admits "0", "-1", "abc" (it passes them on as GOMAXPROCS unchecked);
+    // our agent is not a Go program, so the value has no effect either way.
+    for value in ["1", "0", "-1", "abc", ""] {
+        let parsed = parsed(&handler_pod(&basic(&[("go-max-procs", value)])));
+        assert!(
+            parsed
+                .warnings
+                .iter()
+                .any(|w| w.contains("go-max-procs has no effect")),
+            "{value}: {:?}",
+            parsed.warnings
+        );
+    }
+}
+
+#[test]
+fn log_format_is_trimmed_and_lower_cased_and_unknown_formats_are_refused() {
+    // Issue #10: Vault's ParseLogFormat; "xml" made Vault Agent refuse to start.
+    for (value, format) in [
+        ("JSON", "json"),
+        (" json", "json"),
+        ("Standard", "standard"),
+        ("", "standard"),
+    ] {
+        let cfg = config_of(&handler_pod(&basic(&[("log-format", value)])));
+        assert_eq!(cfg.log.format, format, "{value:?}");
+    }
+    let message = parse_err(&handler_pod(&basic(&[("log-format", "xml")])));
+    assert!(
+        message.contains("log-format") && message.contains("standard or json"),
+        "{message}"
+    );
+}
+
+#[test]
+fn durations_follow_the_format_their_reader_uses() {
+    // Issue #10: the agent reads the render interval with Vault's ParseDurationSecond.
+    for (value, expected) in [("10", "10"), ("1d", "1d"), ("+5", "+5"), ("90s", "90s")] {
+        let cfg = config_of(&handler_pod(&basic(&[(
+            "template-static-secret-render-interval",
+            value,
+        )])));
+        assert_eq!(
+            cfg.template_config.static_secret_render_interval.as_deref(),
+            Some(expected)
+        );
+    }
+    let message = parse_err(&handler_pod(&basic(&[(
+        "template-static-secret-render-interval",
+        "soon",
+    )])));
+    assert!(
+        message.contains("whole seconds (30), whole days (1d)"),
+        "{message}"
+    );
+    // -1s is a Go duration: the message says what is wrong with it.
+    for (key, value) in [
+        ("auth-min-backoff", "-1s"),
+        ("template-static-secret-render-interval", "-10"),
+    ] {
+        let message = parse_err(&handler_pod(&basic(&[(key, value)])));
+        assert!(message.contains("not negative"), "{key}={value}: {message}");
+    }
 }
 
 #[test]
