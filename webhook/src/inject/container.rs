@@ -78,7 +78,7 @@ pub fn agent(spec: &InjectionSpec, role: AgentRole, config_env: &str) -> Contain
         image: Some(spec.image.clone()),
         command: Some(vec![AGENT_BINARY.to_owned()]),
         args: Some(vec![role.arg().to_owned()]),
-        env: Some(env(spec, config_env)),
+        env: Some(env(config_env)),
         resources: resources(&spec.resources),
         volume_mounts: Some(agent_mounts(spec, role, home)),
         security_context: spec.run_as.map(security_context),
@@ -141,7 +141,7 @@ fn classify(err: &serde_json::Error) -> &'static str {
     }
 }
 
-fn env(spec: &InjectionSpec, config_env: &str) -> Vec<EnvVar> {
+fn env(config_env: &str) -> Vec<EnvVar> {
     let field = |name: &str, path: &str| EnvVar {
         name: name.to_owned(),
         value_from: Some(EnvVarSource {
