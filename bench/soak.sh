@@ -7,8 +7,9 @@
 #   * side load at the same time: SIDE_RATE requests/s of a ~1.3 MB review (1,000 containers,
 #     1,500 secrets) and a 2.5 MB body that is not JSON, the kind of input that grew RSS before;
 #   * the server pinned to CPU 0, the load generators to CPU 1 (when there are 2 CPUs or more).
-# Every process it starts is stopped on exit; only 127.0.0.1 is used. Prints a summary and leaves
-# samples.csv (t, rss_kib, fds, cpu_ticks) in the output directory.
+# /health/ready is probed once a second throughout. Every process it starts is stopped on exit;
+# only 127.0.0.1 is used. Prints a summary and leaves samples.csv (t, rss_kib, fds, cpu_ticks) and
+# health.csv (t, ms) in the output directory.
 #
 # Usage: bench/soak.sh [--rate 1000] [--clients 10] [--duration 600] [--side-rate 2] [--out DIR]
 set -euo pipefail
@@ -108,6 +109,20 @@ sample() {
 }
 sample & PIDS+=($!)
 
+# /health/ready answered while the load runs: one probe a second, its total time in ms.
+probe() {
+  echo "t,health_ms" >"$OUT/health.csv"
+  local t=0
+  while kill -0 "$SERVER" 2>/dev/null; do
+    local ms
+    ms=$(curl -sk -o /dev/null -w '%{time_total}' --max-time 10 "https://127.0.0.1:$PORT/health/ready" \
+      | awk '{printf "%.1f", $1 * 1000}')
+    echo "$t,$ms" >>"$OUT/health.csv"
+    sleep 1; t=$((t + 1))
+  done
+}
+probe & PIDS+=($!)
+
 URL="https://127.0.0.1:$PORT/mutate"
 HDR=(-H 'content-type: application/json')
 log "load: $RATE req/s of the seed review for ${DURATION}s on $CLIENTS connections, side load $SIDE_RATE req/s"
@@ -155,6 +170,13 @@ if rss:
 if fds:
     print(f"open fds: first {fds[0]}, peak {max(fds)}, last {fds[-1]}")
 print(f"server CPU: {ticks / 100:.1f} s over the run")
+try:
+    health = sorted(float(r["health_ms"]) for r in csv.DictReader(open(f"{out}/health.csv")) if r["health_ms"])
+    if health:
+        p99 = health[min(len(health) - 1, int(len(health) * 0.99))]
+        print(f"/health/ready (curl, new TLS connection each probe): {len(health)} probes, median {health[len(health)//2]} ms, p99 {p99} ms, max {health[-1]} ms")
+except OSError:
+    pass
 EOF
 }
 summary | tee "$OUT/summary.txt"

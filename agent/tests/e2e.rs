@@ -792,3 +792,22 @@ fn a_revoked_token_is_replaced_at_once_not_after_minutes_of_retries() {
         &["first-pass", "second-pass", &first, &second, &creds.secret_id],
     );
 }
+
+#[test]
+fn a_runaway_template_stops_at_the_step_limit_instead_of_running_past_init_timeout() {
+    // Issue #8, finding 2: nested range/loop ran past --init-timeout and grew to 639 MB.
+    let mut env = Env::start();
+    env.bao.kv_put("secret/app", &[("password", "p")]).unwrap();
+    let method = env.approle(&[]);
+    let cfg = env.config(
+        method,
+        vec![template(
+            "runaway",
+            "{{ with secret \"secret/app\" }}{{ range loop 1000000 }}{{ range loop 1000000 }}{{ end }}{{ end }}{{ end }}",
+        )],
+    );
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(!status.success(), "init succeeded:\n{log}");
+    assert!(log.contains("(the step limit)"), "{log}");
+    assert!(!env.secret_file("runaway").exists(), "a file was written");
+}
