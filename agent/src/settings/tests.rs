@@ -167,10 +167,16 @@ fn durations_are_read_as_vault_agent_reads_them() {
         let mut cfg = config();
         cfg.template_config.static_secret_render_interval = Some(value.into());
         let s = Settings::new(&cfg, &Overrides::default()).unwrap();
-        assert_eq!(s.static_secret_render_interval, Duration::from_secs(secs), "{value}");
+        assert_eq!(
+            s.static_secret_render_interval,
+            Duration::from_secs(secs),
+            "{value}"
+        );
     }
     let mut cfg = config();
     cfg.template_config.static_secret_render_interval = Some("-10".into());
-    let err = Settings::new(&cfg, &Overrides::default()).unwrap_err().to_string();
+    let err = Settings::new(&cfg, &Overrides::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not negative"), "{err}");
 }
