@@ -84,7 +84,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     };
     let defaults = args.injector.defaults(native_supported);
     let certs = Arc::new(CertStore::default());
-    let auto_tls = match AutoTlsConfig::from_args(&args)? {
+    let auto_tls = match auto_tls_config(&args)? {
         // Listen at once: readiness stays 503 until the first certificate is loaded.
         Some(config) => {
             let client = kube::Client::try_default()
@@ -401,4 +401,40 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
     }
     .map_err(|e| Error::BadRequest(e.to_string()))?;
     Ok((out, None))
+}
+
+/// The auto-TLS settings of `serve`, if `--tls-auto` names a webhook configuration.
+fn auto_tls_config(args: &ServeArgs) -> Result<Option<AutoTlsConfig>, Error> {
+    let Some(webhook_config) = args.tls_auto.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let identity = match args.pod_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => hostname().ok_or_else(|| {
+            Error::Config("--pod-name (POD_NAME) is unset and the hostname is unknown: auto TLS needs an identity for its Lease".into())
+        })?,
+    };
+    let config = AutoTlsConfig {
+        webhook_config: webhook_config.to_owned(),
+        hosts: autotls::Hosts::parse(&args.tls_auto_hosts)?,
+        namespace: args.namespace.trim().to_owned(),
+        secret: args.tls_auto_secret.trim().to_owned(),
+        lease: args.leader_lease.trim().to_owned(),
+        identity,
+        ca_validity: args.tls_auto_ca_validity,
+        leaf_validity: args.tls_auto_leaf_validity,
+        check_interval: args.tls_auto_check_interval,
+        lease_duration: args.leader_lease_duration,
+        renew_interval: args.leader_renew_interval,
+    };
+    config.validate()?;
+    Ok(Some(config))
+}
+
+fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
