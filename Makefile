@@ -24,9 +24,10 @@ node-tools:
 images: node-tools
 	scripts/images.sh all
 
-lint:
+lint: tools
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(TOOLS); cargo-machete
 
 unit: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \

