@@ -11,6 +11,7 @@
 #                                    under STATE, removes the bridge, the firewall chains, the
 #                                    cgroups, the lo address, paths that did not exist before setup,
 #                                    restores net.ipv4.ip_forward; idempotent
+#   scripts/node.sh cleanup          teardown of the node a killed run left (if any)
 #   scripts/node.sh check            prints what a node left on this machine (nothing, normally)
 #
 # Network: pods live on the bridge ferrovault0 (10.244.0.0/24, gateway 10.244.0.1, no masquerade,
@@ -124,20 +125,37 @@ mounts_under() {
 teardown() {
   need_root
   local state="${1:?usage: $0 teardown STATE}" h pid m ipt chain p
-  # 1. processes: containers (in the node's cgroups) and containerd shims started for this state
-  for h in $(hierarchies); do
-    [ -d "$h/$CGROUP_ROOT" ] || continue
-    find "$h/$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
-      kill -KILL "$pid" 2>/dev/null || true
+  # best effort from here on: one thing that cannot be removed must not keep the rest
+  set +e +o pipefail
+  # 1. processes: containers (in the node's cgroups), and processes started for this node (the
+  # kubelet, containerd, its shims, the scheduler) or for the directories the harness registered in
+  # host/owned (the control plane, OpenBao): all name their own temp dir on the command line.
+  # Normally the harness stopped them already; this is for a run that was killed.
+  local owned=("$state/")
+  if [ -f "$state/host/owned" ]; then
+    while read -r p; do [ -n "$p" ] && owned+=("$p/"); done < "$state/host/owned"
+  fi
+  # twice: a containerd killed in the first pass may have started a shim behind it
+  local pass
+  for pass in 1 2; do
+    for h in $(hierarchies); do
+      [ -d "$h/$CGROUP_ROOT" ] || continue
+      find "$h/$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
+        kill -KILL "$pid" 2>/dev/null
+      done
     done
+    for m in /proc/[0-9]*; do
+      pid="${m#/proc/}"
+      [ "$pid" = "$$" ] && continue
+      local cmd
+      cmd=$( { tr '\0' ' ' < "$m/cmdline"; } 2>/dev/null) || continue
+      case "$cmd" in *node.sh*) continue ;; esac
+      for p in "${owned[@]}"; do
+        if [[ "$cmd" == *"$p"* ]]; then kill -KILL "$pid" 2>/dev/null; break; fi
+      done
+    done
+    sleep 0.5
   done
-  for m in /proc/[0-9]*; do
-    pid="${m#/proc/}"
-    if tr '\0' ' ' < "$m/cmdline" 2>/dev/null | grep -q -- "-address $state/"; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  sleep 0.5
   # 2. mounts (overlay rootfs, shm, tmpfs volumes, network namespaces) under the state dir
   for m in $(mounts_under "$state/"); do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
@@ -177,7 +195,11 @@ teardown() {
       rm -rf --one-file-system "$p"
     done < "$state/host/absent"
   fi
-  # 6. the state dir itself (the harness's temp dir), then the pointer to it
+  # 6. the registered dirs of a killed run (a finished run's harness removed them already), the
+  # state dir itself (the harness's temp dir), then the pointer to it
+  for p in "${owned[@]:1}"; do
+    [ -d "$p" ] && [ -z "$(mounts_under "$p")" ] && rm -rf --one-file-system "$p"
+  done
   if [ -n "$(mounts_under "$state/")" ]; then
     log "mounts left under $state: $(mounts_under "$state/" | tr '\n' ' ')"
   else
@@ -205,6 +227,7 @@ case "${1:-}" in
   setup) setup "${2:-}" ;;
   dnat) dnat "${2:-}" "${3:-}" ;;
   teardown) teardown "${2:-}" ;;
+  cleanup) if [ -f "$POINTER" ]; then teardown "$(cat "$POINTER")"; fi ;;
   check) check ;;
   *) log "usage: $0 install|setup STATE|dnat STATE PORT|teardown STATE|check"; exit 2 ;;
 esac

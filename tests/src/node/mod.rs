@@ -134,6 +134,7 @@ impl NodeCluster {
             address: NODE_IP,
             for_node: true,
         })?;
+        cluster.own_dir(cp.dir())?;
         cluster.node_sh(&["dnat", &cp.port().to_string()])?;
         cluster.cp = Some(cp);
         cluster.start_containerd()?;
@@ -141,6 +142,20 @@ impl NodeCluster {
         cluster.start_scheduler()?;
         cluster.wait_node_ready()?;
         Ok(cluster)
+    }
+
+    /// Registers a directory whose processes belong to this node (their command lines name it):
+    /// if the run is killed before it stops them, the next [`NodeCluster::start`] (or
+    /// `scripts/node.sh cleanup`) does.
+    pub fn own_dir(&self, dir: &Path) -> Result<()> {
+        use std::io::Write as _;
+        let path = self.state.join("host/owned");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{}", dir.display()))
+            .map_err(|source| io(format!("write {}", path.display()), source))
     }
 
     /// The control plane (kubectl, helm environment, certificates).

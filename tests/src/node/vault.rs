@@ -34,6 +34,8 @@ impl NodeVault {
                 "-dev-no-store-token",
                 &format!("-dev-root-token-id={root_token}"),
                 &format!("-dev-listen-address={listen}"),
+                // names the dir on the command line, so a killed run's server is found and stopped
+                &format!("-log-file={}/server-file.log", dir.path().display()),
             ])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -66,6 +68,11 @@ impl NodeVault {
     /// `http://<node ip>:<port>`: the address pods use.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Its scratch directory (named on its command line).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// The server's output.

@@ -96,6 +96,7 @@ subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
             .unwrap_or_else(|e| panic!("{e}"));
         let vault =
             NodeVault::start(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
+        cluster.own_dir(vault.dir()).unwrap_or_else(|e| panic!("{e}"));
         let bao = |args: &[&str]| {
             vault
                 .bao(args)
