@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ferrovault_contract::go;
 
-use super::InjectError;
+use super::error::InjectError;
 use super::quantity;
 
 /// Prefix of vault-k8s annotations.

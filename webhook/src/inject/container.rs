@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::InjectError;
+use super::error::InjectError;
 use super::spec::{AgentResources, InjectionSpec, RunAs};
 
 /// Path of the agent binary in the image.

@@ -13,9 +13,9 @@ use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume};
 use serde_json::{Value, json};
 
-use super::InjectError;
 use super::annotations::STATUS_KEY;
 use super::container::{self, AgentRole};
+use super::error::InjectError;
 use super::spec::InjectionSpec;
 
 /// Accumulates operations, tracking the length of each array they touch (no copy of the pod).

@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::InjectError;
+use super::error::InjectError;
 
 /// Where the agent mounts a named token volume that no app container mounts.
 pub const FALLBACK_MOUNT_PATH: &str = "/var/run/secrets/vault.hashicorp.com/serviceaccount";

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use ferrovault_contract::DefaultTemplate;
 
-use super::InjectError;
 use super::annotations::{Annotations, parse_bool};
+use super::error::InjectError;
 
 const SECRET_PREFIX: &str = "agent-inject-secret-";
 const TEMPLATE_FILE_PREFIX: &str = "agent-inject-template-file-";

@@ -1,0 +1,358 @@
+//! The sections of [`super::spec::parse`]: each turns a group of annotations (with the injector's
+//! defaults) into one part of the [`super::spec::InjectionSpec`].
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use ferrovault_contract::{AuthMethod, TemplateConfig};
+use ferrovault_template::TemplateSource;
+use k8s_openapi::api::core::v1::{Pod, VolumeMount};
+
+use super::annotations::{Annotations, parse_non_negative};
+use super::decision::InjectionType;
+use super::defaults::InjectorDefaults;
+use super::error::InjectError;
+use super::sa_token::ServiceAccountToken;
+use super::secrets::{SecretSpec, TemplateBody};
+
+/// Resource requests and limits of each agent container; `None` = not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentResources {
+    /// `requests.cpu`.
+    pub cpu_request: Option<String>,
+    /// `requests.memory`.
+    pub memory_request: Option<String>,
+    /// `requests.ephemeral-storage`.
+    pub ephemeral_request: Option<String>,
+    /// `limits.cpu`.
+    pub cpu_limit: Option<String>,
+    /// `limits.memory`.
+    pub memory_limit: Option<String>,
+    /// `limits.ephemeral-storage`.
+    pub ephemeral_limit: Option<String>,
+}
+
+/// The identity the agent containers run as, when a securityContext is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    /// `runAsUser`.
+    pub user: i64,
+    /// `runAsGroup`.
+    pub group: i64,
+}
+
+/// Which containers to add: pre-populate flags, native sidecars and Jobs.
+pub(super) fn injection_type(
+    a: &Annotations<'_>,
+    pod: &Pod,
+    defaults: &InjectorDefaults,
+    warnings: &mut Vec<String>,
+) -> Result<InjectionType, InjectError> {
+    let pre_populate = a.bool_or("agent-pre-populate", true)?;
+    let pre_populate_only = a.bool_or("agent-pre-populate-only", false)?;
+    let native_annotation = a.ferrovault_bool("native-sidecar")?;
+    if native_annotation == Some(true) && !defaults.native_sidecar_supported {
+        return Err(InjectError::Pod(format!(
+            "annotation {} is true but this cluster does not support native sidecars (init containers with \
+             restartPolicy: Always need Kubernetes 1.29 or later); remove the annotation or set it to \"false\"",
+            a.ferrovault("native-sidecar").map(|e| e.key).unwrap_or_default()
+        )));
+    }
+    if pre_populate_only {
+        if !pre_populate {
+            warnings.push(format!(
+                "{} is false but {} is true: only the init container is added (vault-k8s would add no agent at all)",
+                a.key("agent-pre-populate"),
+                a.key("agent-pre-populate-only")
+            ));
+        }
+        return Ok(InjectionType::InitOnly);
+    }
+    let owned_by_job = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "Job");
+    if owned_by_job {
+        let native = native_annotation != Some(false) && defaults.native_sidecar_supported;
+        let chosen = if native {
+            "a native sidecar (init container with restartPolicy: Always), which stops with the Job's containers"
+        } else {
+            "only the init container, as with agent-pre-populate-only (secrets are not renewed)"
+        };
+        warnings.push(format!(
+            "the pod belongs to a Job, so a sidecar would keep it running: ferrovault injected {chosen}"
+        ));
+        return Ok(if native {
+            InjectionType::NativeSidecar
+        } else {
+            InjectionType::InitOnly
+        });
+    }
+    let native = native_annotation.unwrap_or(defaults.native_sidecar);
+    Ok(match (native, pre_populate) {
+        (true, _) => InjectionType::NativeSidecar,
+        (false, true) => InjectionType::InitAndSidecar,
+        (false, false) => InjectionType::SidecarOnly,
+    })
+}
+
+pub(super) fn copied_mounts(pod: &Pod, from: &str) -> Vec<VolumeMount> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == from)
+        .and_then(|c| c.volume_mounts.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| !m.mount_path.to_lowercase().contains("serviceaccount"))
+        .collect()
+}
+
+pub(super) fn auth_method(
+    a: &Annotations<'_>,
+    defaults: &InjectorDefaults,
+    sa: &ServiceAccountToken,
+    warnings: &mut Vec<String>,
+) -> Result<AuthMethod, InjectError> {
+    let kind = a.string_or("auth-type", &defaults.auth_type);
+    if kind.is_empty() {
+        return Err(InjectError::Missing(format!(
+            "no Vault Auth Type found: set the injector's --vault-auth-type or annotation {}",
+            a.key("auth-type")
+        )));
+    }
+    if kind == "aws" {
+        warnings.push(format!(
+            "{}: aws (IRSA token discovery) is not supported by ferrovault yet and was ignored; the aws \
+             method is configured without the IRSA token",
+            a.key("auth-type")
+        ));
+    }
+    let mount_path = a.string_or("auth-path", &defaults.auth_path);
+    if mount_path.is_empty() {
+        return Err(InjectError::Missing(format!(
+            "no Vault Auth Path found: set the injector's --vault-auth-path or annotation {}",
+            a.key("auth-path")
+        )));
+    }
+    let mut config = BTreeMap::new();
+    config.insert("token_path".to_owned(), sa.token_file());
+    for (suffix, entry) in a.iter() {
+        if let Some(param) = suffix.strip_prefix("auth-config-")
+            && !param.is_empty()
+        {
+            config.insert(param.replace('-', "_"), entry.value.to_owned());
+        }
+    }
+    if let Some(role) = a.non_empty("role") {
+        config.insert("role".to_owned(), role.to_owned());
+    }
+    if kind == "kubernetes" && config.get("role").is_none_or(|r| r.is_empty()) {
+        return Err(InjectError::Missing(format!(
+            "no Vault role found: annotation {} is required with the kubernetes auth method",
+            a.key("role")
+        )));
+    }
+    let namespace = a.string_or("namespace", &defaults.vault_namespace);
+    Ok(AuthMethod {
+        kind,
+        mount_path,
+        namespace: (!namespace.is_empty()).then_some(namespace),
+        min_backoff: a.duration_or("auth-min-backoff", &defaults.auth_min_backoff)?,
+        max_backoff: a.duration_or("auth-max-backoff", &defaults.auth_max_backoff)?,
+        exit_on_err: a.bool_or("agent-auto-auth-exit-on-err", false)?,
+        config,
+    })
+}
+
+/// The agents' uid/gid, or `None` for no securityContext (vault-k8s §2.4, case 53 and 80).
+pub(super) fn run_as(
+    a: &Annotations<'_>,
+    pod: &Pod,
+    defaults: &InjectorDefaults,
+    warnings: &mut Vec<String>,
+) -> Result<Option<RunAs>, InjectError> {
+    let set = match a.bool("agent-set-security-context")? {
+        Some(set) => {
+            if !set {
+                warnings.push(format!(
+                    "{} is false: the agent containers run without a restrictive securityContext",
+                    a.key("agent-set-security-context")
+                ));
+            }
+            set
+        }
+        None => {
+            defaults.set_security_context
+                || [
+                    "agent-run-as-user",
+                    "agent-run-as-group",
+                    "agent-run-as-same-user",
+                ]
+                .iter()
+                .any(|s| a.get(s).is_some())
+        }
+    };
+    let mut user = a.id_or("agent-run-as-user", defaults.run_as_user)?;
+    let group = a.id_or("agent-run-as-group", defaults.run_as_group)?;
+    if a.bool_or("agent-run-as-same-user", defaults.run_as_same_user)? {
+        let key = a.key("agent-run-as-same-user");
+        let first = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .ok_or_else(|| InjectError::Pod(format!("{key}: No containers found in Pod Spec")))?;
+        let sc = first
+            .security_context
+            .as_ref()
+            .ok_or_else(|| InjectError::Pod(format!("{key}: No SecurityContext found for Container 0")))?;
+        let uid = sc.run_as_user.ok_or_else(|| {
+            InjectError::Pod(format!(
+                "{key}: RunAsUser is nil for Container 0's SecurityContext"
+            ))
+        })?;
+        if uid == 0 {
+            return Err(InjectError::Pod(format!(
+                "{key}: container not allowed to run as root (container 0 runs as uid 0)"
+            )));
+        }
+        user = uid;
+    }
+    if !set {
+        return Ok(None);
+    }
+    if user == 0 {
+        warnings.push(format!(
+            "the agent containers run as root (uid 0, from {})",
+            a.key("agent-run-as-user")
+        ));
+    }
+    Ok(Some(RunAs { user, group }))
+}
+
+pub(super) fn template_config(
+    a: &Annotations<'_>,
+    defaults: &InjectorDefaults,
+) -> Result<TemplateConfig, InjectError> {
+    let max_connections_per_host = match a.get("template-max-connections-per-host") {
+        None => defaults.max_connections_per_host,
+        Some(e) if e.value.is_empty() => 0,
+        Some(e) => parse_non_negative(e.value)
+            .ok_or_else(|| InjectError::invalid(e.key, e.value, "a non-negative integer such as 10"))?,
+    };
+    let lease_renewal_threshold = match a.get("template-lease-renewal-threshold") {
+        None => defaults.lease_renewal_threshold,
+        Some(e) if e.value.is_empty() => 0.0,
+        Some(e) => e
+            .value
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .ok_or_else(|| InjectError::invalid(e.key, e.value, "a non-negative number such as 0.75"))?,
+    };
+    Ok(TemplateConfig {
+        exit_on_retry_failure: a.bool_or(
+            "template-config-exit-on-retry-failure",
+            defaults.exit_on_retry_failure,
+        )?,
+        static_secret_render_interval: a.vault_duration_or(
+            "template-static-secret-render-interval",
+            &defaults.static_secret_render_interval,
+        )?,
+        max_connections_per_host: (max_connections_per_host > 0).then_some(max_connections_per_host),
+        lease_renewal_threshold: (lease_renewal_threshold > 0.0).then_some(lease_renewal_threshold),
+    })
+}
+
+/// Runs the template crate's admission check on every inline template.
+pub(super) fn check_templates(
+    a: &Annotations<'_>,
+    secrets: &[SecretSpec],
+    strict: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), InjectError> {
+    for s in secrets {
+        let TemplateBody::Inline(text) = &s.body else {
+            continue;
+        };
+        let source = TemplateSource {
+            text,
+            left_delim: &s.left_delimiter,
+            right_delim: &s.right_delimiter,
+            error_on_missing_key: s.error_on_missing_key,
+        };
+        if let Err(err) = ferrovault_template::check(&source) {
+            let message = format!(
+                "template for secret {:?} ({}): {}",
+                s.name,
+                s.template_key(a),
+                scrub_template_error(&err, text)
+            );
+            if strict {
+                return Err(InjectError::Template(message));
+            }
+            warnings.push(message);
+        }
+    }
+    Ok(())
+}
+
+/// The template error's text, unless it quotes a long piece of the template (which may be secret).
+pub fn scrub_template_error(err: &ferrovault_template::TemplateError, text: &str) -> String {
+    const WINDOW: usize = 20;
+    let chars: Vec<char> = err.message.chars().collect();
+    let quotes_template = chars.len() >= WINDOW
+        && chars.windows(WINDOW).any(|w| {
+            let piece: String = w.iter().collect();
+            text.contains(&piece)
+        });
+    if quotes_template {
+        format!(
+            "line {}, column {}: invalid template (details withheld because they quote the template)",
+            err.line, err.column
+        )
+    } else {
+        err.to_string()
+    }
+}
+
+pub(super) fn json_patch_annotation(
+    a: &Annotations<'_>,
+    suffix: &str,
+) -> Result<Option<json_patch::Patch>, InjectError> {
+    let Some(e) = a.get(suffix) else {
+        return Ok(None);
+    };
+    if e.value.trim().is_empty() {
+        return Ok(None);
+    }
+    let patch: Option<json_patch::Patch> =
+        serde_json::from_str(e.value).map_err(|err| InjectError::JsonPatch {
+            key: e.key.to_owned(),
+            detail: format!(
+                "line {}, column {}: expected a JSON array of RFC 6902 operations \
+                 ({{\"op\": \"add\"|\"remove\"|\"replace\"|\"move\"|\"copy\"|\"test\", \"path\": …}})",
+                err.line(),
+                err.column()
+            ),
+        })?;
+    Ok(patch.filter(|p| !p.0.is_empty()))
+}
+
+/// The injector's CA bytes as PEM: base64-decoded if they decode, else taken as PEM.
+pub(super) fn ca_pem(bytes: &str) -> Option<String> {
+    let trimmed = bytes.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(trimmed)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    Some(decoded.unwrap_or_else(|| trimmed.to_owned()))
+}
