@@ -264,6 +264,10 @@ pub fn log_level(value: &str) -> Option<&'static str> {
     }
 }
 
+/// Auto-auth methods an injected agent can run (`token` needs `VAULT_TOKEN`, which no injected pod
+/// has). Any other `auth-type` is refused at admission instead of failing in the pod.
+pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file"];
+
 /// Vault's `logging.ParseLogFormat`: trimmed and lower-cased, `""` or `standard` → `standard`,
 /// `json` → `json`; anything else is not a log format.
 pub fn log_format(value: &str) -> Option<&'static str> {

@@ -117,7 +117,6 @@ pub(super) fn auth_method(
     a: &Annotations<'_>,
     defaults: &InjectorDefaults,
     sa: &ServiceAccountToken,
-    warnings: &mut Vec<String>,
 ) -> Result<AuthMethod, InjectError> {
     let kind = a.string_or("auth-type", &defaults.auth_type);
     if kind.is_empty() {
@@ -126,11 +125,15 @@ pub(super) fn auth_method(
             a.key("auth-type")
         )));
     }
-    if kind == "aws" {
-        warnings.push(format!(
-            "{}: aws (IRSA token discovery) is not supported by ferrovault yet and was ignored; the aws \
-             method is configured without the IRSA token",
-            a.key("auth-type")
+    if !ferrovault_contract::INJECTABLE_AUTH_METHODS.contains(&kind.as_str()) {
+        // The agent would exit at start (vault-k8s admits the pod and it never gets its secrets).
+        return Err(InjectError::invalid(
+            a.key("auth-type"),
+            &kind,
+            format!(
+                "an auth method ferrovault's agent runs: {} (aws, gcp, azure and cert are not supported yet)",
+                ferrovault_contract::INJECTABLE_AUTH_METHODS.join(", ")
+            ),
         ));
     }
     let mount_path = a.string_or("auth-path", &defaults.auth_path);

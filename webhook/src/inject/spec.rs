@@ -143,6 +143,15 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let a = Annotations::new(map);
     let mut warnings = Vec::new();
+    if let Some(e) = a.get("agent-configmap").filter(|e| !e.value.is_empty()) {
+        // Its config file would replace the templates: admitted, the pod starts without secrets.
+        return Err(InjectError::Pod(format!(
+            "annotation {} (a Vault Agent config file in a ConfigMap) is not supported by ferrovault yet: the \
+             pod would start without its secrets; declare them with agent-inject-secret-/agent-inject-template- \
+             annotations instead",
+            e.key
+        )));
+    }
 
     if namespace.is_empty() {
         return Err(InjectError::MissingNamespace);
@@ -207,6 +216,19 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             a.key("agent-image")
         )));
     }
+    let strict = a.ferrovault_bool("strict")?.unwrap_or(false);
+    if let Some(problem) = foreign_agent_image(&image) {
+        let message = format!(
+            "agent image {image:?} ({} or the injector's --agent-image) {problem}: the agent containers run \
+             /ferrovault-agent, which that image lacks; use {}",
+            a.key("agent-image"),
+            super::DEFAULT_AGENT_IMAGE
+        );
+        if strict {
+            return Err(InjectError::Pod(message));
+        }
+        warnings.push(message);
+    }
     let injection = injection_type(&a, pod, defaults, &mut warnings)?;
     let init_first = a.bool_or("agent-init-first", false)?;
     let share_process_namespace = a.bool("agent-share-process-namespace")?;
@@ -250,7 +272,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 
     // --- Service account token and auth
     let service_account = sa_token::discover(pod, a.non_empty("agent-service-account-token-volume-name"))?;
-    let auth_method = auth_method(&a, defaults, &service_account, &mut warnings)?;
+    let auth_method = auth_method(&a, defaults, &service_account)?;
 
     // --- Secrets
     let secret_volume_path = match a.get("secret-volume-path") {
@@ -291,7 +313,6 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         .collect();
     custom_volume_paths.sort();
     custom_volume_paths.dedup();
-    let strict = a.ferrovault_bool("strict")?.unwrap_or(false);
     check_templates(&a, &secrets, strict, &mut warnings)?;
 
     // --- Agent container settings
@@ -424,4 +445,17 @@ pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectErro
         }
     }
     Ok(())
+}
+
+/// Why `image` is not a ferrovault agent image, when its repository is one of Vault's or OpenBao's
+/// (a vault-helm `agentImage` carried over unchanged).
+fn foreign_agent_image(image: &str) -> Option<&'static str> {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let name = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    let repository = name.split(':').next().unwrap_or(name);
+    matches!(
+        repository,
+        "vault" | "vault-enterprise" | "openbao" | "vault-k8s" | "openbao-k8s"
+    )
+    .then_some("is Vault's or OpenBao's, not a ferrovault agent")
 }

@@ -1921,7 +1921,6 @@ fn vault_key_wins_over_openbao_alias() {
 #[test]
 fn unsupported_annotations_warn() {
     for key in [
-        "agent-configmap",
         "agent-cache-enable",
         "agent-enable-quit",
         "agent-telemetry-prometheus_retention_time",
@@ -1932,8 +1931,61 @@ fn unsupported_annotations_warn() {
             format!("vault.hashicorp.com/{key} is not supported by ferrovault yet and was ignored");
         assert!(p.warnings.contains(&expected), "{:?}", p.warnings);
     }
-    let p = patched(&handler_pod(&basic(&[("auth-type", "aws")])));
-    assert!(p.warnings.iter().any(|w| w.contains("aws")), "{:?}", p.warnings);
+}
+
+#[test]
+fn pods_that_could_not_get_their_secrets_are_refused() {
+    // Issue #10 §2: admitted, these pods started without their secrets (or the agent exited 64).
+    let message = parse_err(&handler_pod(&basic(&[("agent-configmap", "my-config")])));
+    assert!(
+        message.contains("vault.hashicorp.com/agent-configmap") && message.contains("without its secrets"),
+        "{message}"
+    );
+    for kind in ["aws", "gcp", "azure", "cert", "token", "nope"] {
+        let message = parse_err(&handler_pod(&basic(&[("auth-type", kind)])));
+        assert!(message.contains("vault.hashicorp.com/auth-type"), "{message}");
+        assert!(
+            message.contains("kubernetes, jwt, approle, token_file"),
+            "{message}"
+        );
+    }
+    for kind in ["jwt", "approle", "token_file"] {
+        let spec = spec_of(&handler_pod(&basic(&[("auth-type", kind)])));
+        assert_eq!(spec.auth_method.kind, kind);
+    }
+}
+
+#[test]
+fn a_vault_or_openbao_agent_image_is_warned_about_or_refused_when_strict() {
+    // Issue #10 §2: the containers run /ferrovault-agent, which those images lack.
+    for image in [
+        "hashicorp/vault:1.19.0",
+        "openbao/openbao",
+        "quay.io/openbao/openbao@sha256:ab",
+        "vault",
+    ] {
+        let p = patched(&handler_pod(&basic(&[("agent-image", image)])));
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("not a ferrovault agent") && w.contains(image)),
+            "{image}: {:?}",
+            p.warnings
+        );
+        let message = parse_err(&handler_pod(&basic(&[
+            ("agent-image", image),
+            ("ferrovault.dev/strict", "true"),
+        ])));
+        assert!(
+            message.contains("ghcr.io/ferrovault/ferrovault-agent"),
+            "{message}"
+        );
+    }
+    let p = patched(&handler_pod(&basic(&[(
+        "agent-image",
+        "registry.local/ferrovault-agent:0.1.0",
+    )])));
+    assert!(!p.warnings.iter().any(|w| w.contains("not a ferrovault agent")));
 }
 
 #[test]
