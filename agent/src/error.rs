@@ -2,6 +2,7 @@
 //! never carry a secret value, a token or a request body.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Everything that can stop the agent.
@@ -145,4 +146,24 @@ pub(crate) fn chain(err: &dyn std::error::Error) -> String {
         next = cause.source();
     }
     out
+}
+
+/// The most recent failure, shared so that a timeout can say what went wrong.
+#[derive(Debug, Clone, Default)]
+pub struct LastError(Arc<Mutex<Option<String>>>);
+
+impl LastError {
+    /// Records `err`.
+    pub fn set(&self, err: &Error) {
+        *self.0.lock().expect("last error") = Some(err.to_string());
+    }
+
+    /// The recorded failure, or a placeholder.
+    pub fn get(&self) -> String {
+        self.0
+            .lock()
+            .expect("last error")
+            .clone()
+            .unwrap_or_else(|| "none recorded".into())
+    }
 }

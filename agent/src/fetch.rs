@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::secret::Secret;
 use crate::settings::Backoff;
 use crate::vault::{Vault, api_errors};
-use crate::{Error, Result};
+use crate::{Error, LastError, Result};
 
 /// How a fetched value ages.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,11 +64,19 @@ pub struct Fetcher {
     lookup: tokio::sync::Mutex<()>,
     backoff: Backoff,
     max_retries: u32,
+    /// Every failed attempt is recorded here, so an init timeout during retries names the cause.
+    last_error: LastError,
 }
 
 impl Fetcher {
     /// A fetcher for one login session.
-    pub fn new(vault: Vault, token: Secret, backoff: Backoff, max_retries: u32) -> Self {
+    pub fn new(
+        vault: Vault,
+        token: Secret,
+        backoff: Backoff,
+        max_retries: u32,
+        last_error: LastError,
+    ) -> Self {
         Self {
             vault,
             token,
@@ -76,6 +84,7 @@ impl Fetcher {
             lookup: tokio::sync::Mutex::new(()),
             backoff,
             max_retries,
+            last_error,
         }
     }
 
@@ -86,6 +95,7 @@ impl Fetcher {
             match self.fetch_once(dep, destination).await {
                 Ok(fetched) => return Ok(fetched),
                 Err(err) => {
+                    self.last_error.set(&err);
                     attempt += 1;
                     // A 403 is the token's or the policy's: the runner logs in again.
                     if attempt >= self.max_retries || err.is_forbidden() {

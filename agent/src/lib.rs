@@ -19,9 +19,10 @@ pub mod vault;
 use std::path::Path;
 use std::time::Duration;
 
+pub use error::LastError;
 pub use error::{Error, Result};
 use ferrovault_contract::{AGENT_CONFIG_ENV, AgentConfig, LogConfig};
-pub use runner::{Agent, LastError, Mode};
+pub use runner::{Agent, Mode};
 pub use settings::{Overrides, Settings};
 use tokio::sync::watch;
 

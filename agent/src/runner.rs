@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrovault_template::{Compiled, DataSource, Dependency, Rendered, TemplateSource};
@@ -18,7 +18,7 @@ use crate::fetch::{Fetched, Fetcher, Lifetime, describe};
 use crate::files::{self, DEFAULT_MODE};
 use crate::settings::{Settings, TemplateSettings};
 use crate::vault::Vault;
-use crate::{Error, Result};
+use crate::{Error, LastError, Result};
 
 /// Render passes per template before giving up (each pass fetches what the last one found missing).
 const MAX_PASSES: usize = 10;
@@ -34,26 +34,6 @@ pub enum Mode {
     Sidecar,
     /// Like sidecar, and create the ready marker after the first complete render.
     Native,
-}
-
-/// The most recent failure, shared so that a timeout can say what went wrong.
-#[derive(Debug, Clone, Default)]
-pub struct LastError(Arc<Mutex<Option<String>>>);
-
-impl LastError {
-    /// Records `err`.
-    pub fn set(&self, err: &Error) {
-        *self.0.lock().expect("last error") = Some(err.to_string());
-    }
-
-    /// The recorded failure, or a placeholder.
-    pub fn get(&self) -> String {
-        self.0
-            .lock()
-            .expect("last error")
-            .clone()
-            .unwrap_or_else(|| "none recorded".into())
-    }
 }
 
 struct Slot {
@@ -162,6 +142,7 @@ impl Agent {
                 session.token.clone(),
                 self.settings.fetch_backoff,
                 self.settings.max_retries,
+                self.last_error.clone(),
             ));
             let mut cache = HashMap::new();
             let all: Vec<usize> = (0..self.slots.len()).collect();

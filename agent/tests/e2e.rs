@@ -811,3 +811,26 @@ fn a_runaway_template_stops_at_the_step_limit_instead_of_running_past_init_timeo
     assert!(log.contains("(the step limit)"), "{log}");
     assert!(!env.secret_file("runaway").exists(), "a file was written");
 }
+
+#[test]
+fn an_init_timeout_during_retries_names_the_last_real_error() {
+    // Issue #10 §2: the final line said "last error: none recorded" after logging the real cause.
+    let mut env = Env::start();
+    let method = env.approle(&[]);
+    let mut cfg = env.config(
+        method,
+        vec![template(
+            "db",
+            "{{ with secret \"secret/nope\" }}{{ .Data.data.x }}{{ end }}",
+        )],
+    );
+    cfg.vault.max_retries = Some(1000);
+    let (status, log) = env.run_init(&cfg, &["--init-timeout", "2s"]);
+    assert!(!status.success(), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.contains("did not complete within"), "{log}");
+    assert!(
+        last.contains("secret/nope") && !last.contains("none recorded"),
+        "{last}"
+    );
+}

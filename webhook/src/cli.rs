@@ -141,7 +141,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
 /// Exit codes of `inject`: 0 allowed, 1 denied, 2 unreadable input.
 pub fn run_inject(args: &InjectArgs) -> i32 {
     match inject(args) {
-        Ok((out, denial)) => {
+        Ok((out, denial, warnings)) => {
+            // Warnings go to stderr in every output mode (kubectl shows them the same way).
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
             if let Some(message) = denial {
                 eprintln!("denied: {message}");
                 1
@@ -309,7 +313,8 @@ fn add_service_account_token(pod: &mut serde_json::Value) {
 }
 
 /// Runs one offline admission. Returns the output text, and the denial message if denied.
-pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
+/// The admission of one input: the requested output, the denial if any, and the admission warnings.
+pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>), Error> {
     let input = read_input(args)?;
     let native_supported = args
         .kubernetes_version
@@ -383,8 +388,14 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
         }
     };
     let reviewed = answer(&request, &defaults);
+    let warnings = reviewed
+        .response
+        .response
+        .as_ref()
+        .and_then(|r| r.warnings.clone())
+        .unwrap_or_default();
     if reviewed.outcome == Outcome::Denied {
-        return Ok((String::new(), reviewed.denial));
+        return Ok((String::new(), reviewed.denial, warnings));
     }
     let patch = patch_of(&reviewed);
     let out = match args.output {
@@ -400,7 +411,7 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>), Error> {
         }
     }
     .map_err(|e| Error::BadRequest(e.to_string()))?;
-    Ok((out, None))
+    Ok((out, None, warnings))
 }
 
 /// The auto-TLS settings of `serve`, if `--tls-auto` names a webhook configuration.

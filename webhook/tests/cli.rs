@@ -265,3 +265,23 @@ fn a_review_without_user_info_is_accepted() {
     let out = inject(&file, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn warnings_reach_stderr_in_every_output_mode() {
+    // Issue #10 §2: they were printed only with -o review.
+    let seed = std::fs::read_to_string(seed_pod()).unwrap();
+    let mut pod: Value = serde_yaml::from_str(&seed).unwrap();
+    pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-secrt-typo"] = Value::String("x".into());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.json");
+    std::fs::write(&file, serde_json::to_vec(&pod).unwrap()).unwrap();
+    for mode in ["pod", "patch", "review"] {
+        let out = inject(&file, &["-o", mode]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("warning: annotation vault.hashicorp.com/agent-inject-secrt-typo"),
+            "{mode}: {stderr}"
+        );
+    }
+}
