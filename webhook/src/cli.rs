@@ -273,6 +273,21 @@ fn pod_from_template(
     Ok(pod)
 }
 
+/// Whether any container already mounts something at the service-account token path.
+fn mounts_service_account_token(pod: &serde_json::Value) -> bool {
+    ["initContainers", "containers"].iter().any(|list| {
+        pod["spec"][list].as_array().is_some_and(|containers| {
+            containers.iter().any(|c| {
+                c["volumeMounts"].as_array().is_some_and(|mounts| {
+                    mounts
+                        .iter()
+                        .any(|m| m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount")
+                })
+            })
+        })
+    })
+}
+
 /// What the ServiceAccount admission plugin does: a `kube-api-access-*` projected volume mounted at
 /// `/var/run/secrets/kubernetes.io/serviceaccount` in every container, unless automount is off.
 fn add_service_account_token(pod: &mut serde_json::Value) {
@@ -344,6 +359,12 @@ pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>)
             (request, object)
         }
         "Pod" | "" => {
+            // The API server's ServiceAccount admission adds the token mount before any webhook
+            // sees the pod: simulate it for a bare Pod, as for workloads, unless it has one.
+            let mut input = input.clone();
+            if !mounts_service_account_token(&input) {
+                add_service_account_token(&mut input);
+            }
             let pod: Pod = serde_json::from_value(input.clone())
                 .map_err(|e| Error::BadRequest(format!("not a Pod: {}", describe_json_error(&e))))?;
             let namespace = args

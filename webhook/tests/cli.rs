@@ -285,3 +285,31 @@ fn warnings_reach_stderr_in_every_output_mode() {
         );
     }
 }
+
+#[test]
+fn a_bare_pod_gets_the_token_mount_the_api_server_would_add() {
+    // Issue #10 §2: denied offline for lack of a mount the API server adds before calling us.
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "default", "annotations": {
+            "vault.hashicorp.com/agent-inject": "true",
+            "vault.hashicorp.com/role": "app",
+            "vault.hashicorp.com/agent-inject-secret-db": "secret/db"
+        }},
+        "spec": {"containers": [{"name": "app", "image": "app"}]}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.json");
+    std::fs::write(&file, serde_json::to_vec(&pod).unwrap()).unwrap();
+    let out = inject(&file, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let app = container(&pod["spec"]["containers"], "app");
+    assert!(
+        mounts(app)
+            .iter()
+            .any(|(_, path)| path == "/var/run/secrets/kubernetes.io/serviceaccount"),
+        "{app:#}"
+    );
+}
