@@ -44,20 +44,13 @@ pub fn load_config(file: Option<&Path>, env_value: Option<&str>) -> Result<Agent
 /// Installs the tracing subscriber from the config's `log` (level and `standard`/`json` format), on
 /// stderr. Env `RUST_LOG` overrides the level. Dependencies are kept at `warn`.
 pub fn init_logging(log: &LogConfig) {
-    use tracing_subscriber::EnvFilter;
     // vault-k8s passes `log-level` through unvalidated; an unknown name logs at info
-    let level = ferrovault_contract::log_level(&log.level).unwrap_or("info");
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,rustify=off,vaultrs=off,ferrovault_agent={level}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = if ferrovault_contract::log_format(&log.format) == Some("json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    ferrovault_contract::logging::init(
+        "ferrovault-agent",
+        &["ferrovault_agent", "ferrovault_template"],
+        &log.level,
+        ferrovault_contract::log_format(&log.format) == Some("json"),
+    );
 }
 
 /// A channel that turns true on SIGTERM or SIGINT.

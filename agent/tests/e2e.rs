@@ -541,8 +541,14 @@ fn tls_with_ca_file_inline_ca_and_server_name_override() {
         "over-tls"
     );
     for line in log.lines() {
-        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let line: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        // Issue #10 §4: Vault's keys, so pipelines built for Vault Agent read ours.
+        for key in ["@level", "@message", "@module", "@timestamp"] {
+            assert!(line.get(key).is_some(), "no {key} in {line}");
+        }
     }
+    assert!(log.contains("\"@module\":\"ferrovault-agent."), "{log}");
     assert_no_secrets(&log, &[env.bao.root_token(), "over-tls"]);
 
     let mut inline = env.config(method.clone(), tmpl());

@@ -19,14 +19,12 @@ use crate::tls::{CertFiles, CertStore, install_crypto_provider, server_config};
 
 /// Sets up `tracing` for the server.
 pub fn init_logging(level: tracing::Level, format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Standard => builder.try_init(),
-    };
+    ferrovault_contract::logging::init(
+        "ferrovault-webhook",
+        &["ferrovault_webhook", "ferrovault_certs"],
+        level.as_str(),
+        matches!(format, LogFormat::Json),
+    );
 }
 
 /// Never let a panic message (which could hold request data) reach the logs: report the location only.

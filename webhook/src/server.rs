@@ -181,7 +181,9 @@ async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         Outcome::Denied => {
             state.metrics.failed(&reviewed.namespace);
             state.metrics.request("denied");
-            tracing::info!(%uid, namespace = %reviewed.namespace, "pod denied");
+            // Denial messages name annotations and values that are never secret (inject/error.rs).
+            let reason = reviewed.denial.as_deref().unwrap_or_default();
+            tracing::info!(%uid, namespace = %reviewed.namespace, reason, "pod denied");
         }
         Outcome::Ignored { reason } => {
             state.metrics.request("ignored");

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod go;
+pub mod logging;
 
 use std::collections::BTreeMap;
 
