@@ -280,11 +280,16 @@ impl Settings {
                             })?,
                     ),
                 };
-                let command = t
-                    .command
-                    .as_deref()
-                    .map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-                    .filter(|argv| !argv.is_empty());
+                let command = match t.command.as_deref().map(ferrovault_contract::command_argv) {
+                    None => None,
+                    Some(Ok(argv)) => Some(argv).filter(|argv| !argv.is_empty()),
+                    Some(Err(why)) => {
+                        return Err(Error::config(
+                            field("command"),
+                            format!("cannot run without a shell (the agent has none): {why}"),
+                        ));
+                    }
+                };
                 Ok(TemplateSettings {
                     name: t.name.clone(),
                     destination: remap(&t.destination),

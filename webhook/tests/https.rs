@@ -308,6 +308,9 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
         "request data in logs: {stderr}"
     );
     // Issue #10 §4: colour only on a terminal (kubectl logs showed escape codes).
-    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in piped logs: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in piped logs: {stderr:?}"
+    );
     assert!(stderr.contains("shutting down"), "{stderr}");
 }

@@ -269,6 +269,40 @@ pub fn log_level(value: &str) -> Option<&'static str> {
 /// has). Any other `auth-type` is refused at admission instead of failing in the pod.
 pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file"];
 
+/// A template's `command` as the argv the agent runs (no shell: the agent image has none): split
+/// like a POSIX shell splits words, quotes and backslashes honoured. `Err` says why it cannot run
+/// without a shell (an operator, a substitution, a variable) or cannot be split (an open quote).
+pub fn command_argv(command: &str) -> Result<Vec<String>, String> {
+    const SHELL_ONLY: [&str; 9] = ["|", ";", "&", ">", "<", "$", "`", "(", ")"];
+    let argv = shlex::split(command).ok_or("it has an unclosed quote or a trailing backslash")?;
+    if let Some(op) = SHELL_ONLY.iter().find(|op| {
+        // Operators outside quotes are what a shell would interpret; inside quotes they are text.
+        unquoted(command).contains(**op)
+    }) {
+        return Err(format!("it uses {op:?}, which needs a shell"));
+    }
+    Ok(argv)
+}
+
+/// The parts of `s` outside single and double quotes (backslash escapes skipped).
+fn unquoted(s: &str) -> String {
+    let mut out = String::new();
+    let mut quote = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                chars.next();
+            }
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Vault's `logging.ParseLogFormat`: trimmed and lower-cased, `""` or `standard` → `standard`,
 /// `json` → `json`; anything else is not a log format.
 pub fn log_format(value: &str) -> Option<&'static str> {
@@ -413,6 +447,29 @@ mod tests {
             .to_json()
             .replace("\"version\":1", "\"version\":1,\"bogus\":true");
         assert!(AgentConfig::from_json(json.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn commands_split_like_a_shell_and_refuse_what_needs_one() {
+        assert_eq!(command_argv("kill -HUP 1").unwrap(), ["kill", "-HUP", "1"]);
+        assert_eq!(
+            command_argv("/bin/notify 'a b' \"c d\" e\\ f").unwrap(),
+            ["/bin/notify", "a b", "c d", "e f"]
+        );
+        assert_eq!(command_argv("echo 'a|b;$c'").unwrap(), ["echo", "a|b;$c"]);
+        for needs_shell in [
+            "kill -HUP $(pidof app)",
+            "a | b",
+            "a; b",
+            "a && b",
+            "a > /tmp/x",
+            "echo $HOME",
+            "echo `id`",
+        ] {
+            let err = command_argv(needs_shell).unwrap_err();
+            assert!(err.contains("needs a shell"), "{needs_shell}: {err}");
+        }
+        assert!(command_argv("echo 'open").unwrap_err().contains("unclosed quote"));
     }
 
     #[test]

@@ -180,3 +180,20 @@ fn durations_are_read_as_vault_agent_reads_them() {
         .to_string();
     assert!(err.contains("not negative"), "{err}");
 }
+
+#[test]
+fn commands_become_argv_split_like_a_shell() {
+    // Issue #10 §2: quotes are honoured; what needs a shell is refused (the agent has none).
+    let mut cfg = config();
+    cfg.templates[0].command = Some("/bin/notify 'a b' c".into());
+    let s = Settings::new(&cfg, &Overrides::default()).unwrap();
+    assert_eq!(
+        s.templates[0].command.as_deref(),
+        Some(&["/bin/notify".to_owned(), "a b".to_owned(), "c".to_owned()][..])
+    );
+    cfg.templates[0].command = Some("kill -HUP $(pidof app)".into());
+    let err = Settings::new(&cfg, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("command") && err.contains("needs a shell"), "{err}");
+}

@@ -148,10 +148,19 @@ pub fn parse(
         let error_on_missing_key = annotations.bool_or(&per("error-on-missing-key-"), false)?;
         let delim =
             |prefix: &str, default: &str| annotations.non_empty(&per(prefix)).unwrap_or(default).to_owned();
+        let command_key = per("agent-inject-command-");
+        let command = annotations.non_empty(&command_key).map(str::to_owned);
+        if let Some(command) = &command
+            && let Err(why) = ferrovault_contract::command_argv(command)
+        {
+            // The agent refuses it at start (it runs commands without a shell): refuse the pod now.
+            return Err(InjectError::invalid_secret(
+                annotations.key(&command_key),
+                format!("a command the agent can run without a shell, but {why}"),
+            ));
+        }
         secrets.push(SecretSpec {
-            command: annotations
-                .non_empty(&per("agent-inject-command-"))
-                .map(str::to_owned),
+            command,
             left_delimiter: delim("agent-template-left-delim-", "{{"),
             right_delimiter: delim("agent-template-right-delim-", "}}"),
             raw_name: raw,

@@ -295,6 +295,13 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     };
     let preserve_case = a.bool_or("preserve-secret-case", false)?;
     let secrets = secrets::parse(&a, &secret_volume_path, default_template, preserve_case)?;
+    for s in secrets.iter().filter(|s| s.command.is_some()) {
+        warnings.push(format!(
+            "the command of secret {:?} runs inside the agent container, whose ferrovault image holds only \
+             /ferrovault-agent: the program it names must come from an agent image of your own",
+            s.name
+        ));
+    }
     let inject_token = a.bool_or("agent-inject-token", false)?;
     if inject_token {
         let sink = secrets::destination(&secret_volume_path, "token").unwrap_or_default();

@@ -1934,6 +1934,36 @@ fn unsupported_annotations_warn() {
 }
 
 #[test]
+fn commands_are_split_like_a_shell_and_those_needing_one_are_refused() {
+    // Issue #10 §2: `sh -c 'kill -HUP $(pidof app)'` was split on whitespace and broke confusingly.
+    let cfg = config_of(&handler_pod(&basic(&[
+        ("agent-inject-secret-a", "p"),
+        ("agent-inject-command-a", "/bin/notify 'a b'"),
+    ])));
+    assert_eq!(cfg.templates[0].command.as_deref(), Some("/bin/notify 'a b'"));
+    let p = parsed(&handler_pod(&basic(&[
+        ("agent-inject-secret-a", "p"),
+        ("agent-inject-command-a", "/bin/notify 'a b'"),
+    ])));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("holds only /ferrovault-agent")),
+        "{:?}",
+        p.warnings
+    );
+    for command in ["kill -HUP $(pidof app)", "a | b", "echo 'open"] {
+        let message = parse_err(&handler_pod(&basic(&[
+            ("agent-inject-secret-a", "p"),
+            ("agent-inject-command-a", command),
+        ])));
+        assert!(message.contains("agent-inject-command-a"), "{message}");
+        assert!(message.contains("without a shell"), "{message}");
+        assert!(!message.contains(command), "the command was echoed: {message}");
+    }
+}
+
+#[test]
 fn pods_that_could_not_get_their_secrets_are_refused() {
     // Issue #10 §2: admitted, these pods started without their secrets (or the agent exited 64).
     let message = parse_err(&handler_pod(&basic(&[("agent-configmap", "my-config")])));
