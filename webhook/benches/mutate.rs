@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
         c.bench_function(name, |b| {
             b.iter(|| {
                 let reviewed = review(std::hint::black_box(&body), &defaults).unwrap();
-                serde_json::to_vec(&reviewed.response_json()).unwrap()
+                reviewed.response_bytes()
             })
         });
     }

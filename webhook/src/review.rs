@@ -1,5 +1,7 @@
 //! AdmissionReview in, AdmissionReview out. Pure: the server and the `inject` CLI both call [`review`].
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
@@ -36,22 +38,64 @@ pub struct Reviewed {
 }
 
 impl Reviewed {
-    /// The response review as JSON, with `response.patch` base64-encoded as the API server documents
-    /// it (`[]byte` in Go; kube-core serialises it as an array of numbers).
-    pub fn response_json(&self) -> serde_json::Value {
-        use base64::Engine as _;
-        let mut value = serde_json::to_value(&self.response).unwrap_or_default();
-        if let Some(patch) = value.pointer_mut("/response/patch")
-            && let Some(bytes) = patch.as_array().map(|a| {
-                a.iter()
-                    .filter_map(|b| b.as_u64().map(|b| b as u8))
-                    .collect::<Vec<u8>>()
-            })
-        {
-            *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-        }
-        value
+    /// The response review as JSON bytes, with `response.patch` base64-encoded as the API server
+    /// documents it (`[]byte` in Go; kube-core would serialise it as an array of numbers). Written in
+    /// one pass: no JSON tree of the answer, no number per patch byte.
+    pub fn response_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.wire()).unwrap_or_default()
     }
+
+    /// [`Reviewed::response_bytes`] as a JSON value (for the CLI and tests).
+    pub fn response_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.wire()).unwrap_or_default()
+    }
+
+    fn wire(&self) -> WireReview<'_> {
+        use base64::Engine as _;
+        let review = &self.response;
+        WireReview {
+            api_version: &review.types.api_version,
+            kind: &review.types.kind,
+            response: review.response.as_ref().map(|r| WireResponse {
+                uid: &r.uid,
+                allowed: r.allowed,
+                status: &r.result,
+                patch: r
+                    .patch
+                    .as_ref()
+                    .map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
+                patch_type: r.patch.as_ref().map(|_| "JSONPatch"),
+                audit_annotations: &r.audit_annotations,
+                warnings: r.warnings.as_ref(),
+            }),
+        }
+    }
+}
+
+/// The answer as the API server reads it (field names and omissions as kube-core's types).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<WireResponse<'a>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a kube::core::Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    audit_annotations: &'a std::collections::HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a Vec<String>>,
 }
 
 /// Largest patch answered: etcd refuses objects over 1.5 MiB by default, so a pod that grows more
@@ -67,26 +111,60 @@ pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1
 /// A body that is not a valid AdmissionReview is an [`Error::BadRequest`] (HTTP 400). Anything but a
 /// Pod CREATE is allowed untouched.
 pub fn review(body: &[u8], defaults: &InjectorDefaults) -> Result<Reviewed, Error> {
+    // Fast path: a pod review parses straight into typed structures (no JSON tree, no conversions).
+    if let Ok(review) = serde_json::from_slice::<AdmissionReview<Pod>>(body) {
+        check_envelope(&review.types)?;
+        let request: AdmissionRequest<Pod> = review
+            .try_into()
+            .map_err(|_| Error::BadRequest("AdmissionReview has no request".to_owned()))?;
+        return Ok(respond(&request, typed_pod, defaults));
+    }
+    // Anything else (another resource, an object that is no valid Pod): the generic path says why.
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).map_err(|e| {
         Error::BadRequest(format!(
             "body is not an AdmissionReview: {}",
             describe_json_error(&e)
         ))
     })?;
-    if !API_VERSIONS.contains(&review.types.api_version.as_str()) || review.types.kind != "AdmissionReview" {
-        // Not echoed: the values are the client's and may be huge.
-        return Err(Error::BadRequest(
-            "expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview".to_owned(),
-        ));
-    }
+    check_envelope(&review.types)?;
     let request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| Error::BadRequest("AdmissionReview has no request".to_owned()))?;
     Ok(answer(&request, defaults))
 }
 
+fn check_envelope(types: &kube::core::TypeMeta) -> Result<(), Error> {
+    if !API_VERSIONS.contains(&types.api_version.as_str()) || types.kind != "AdmissionReview" {
+        // Not echoed: the values are the client's and may be huge.
+        return Err(Error::BadRequest(
+            "expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// Answers one request.
 pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefaults) -> Reviewed {
+    respond(request, dynamic_pod, defaults)
+}
+
+fn typed_pod(pod: &Pod) -> Result<Cow<'_, Pod>, String> {
+    Ok(Cow::Borrowed(pod))
+}
+
+fn dynamic_pod(object: &DynamicObject) -> Result<Cow<'_, Pod>, String> {
+    serde_json::to_value(object)
+        .and_then(serde_json::from_value)
+        .map(Cow::Owned)
+        .map_err(|e| describe_json_error(&e))
+}
+
+/// Answers one request whose object `pod_of` turns into a Pod (typed already, or converted).
+fn respond<T: kube::Resource>(
+    request: &AdmissionRequest<T>,
+    pod_of: fn(&T) -> Result<Cow<'_, Pod>, String>,
+    defaults: &InjectorDefaults,
+) -> Reviewed {
     let namespace = request.namespace.clone().unwrap_or_default();
     let label = if is_dns1123_label(&namespace) {
         namespace.as_str()
@@ -125,14 +203,9 @@ pub fn answer(request: &AdmissionRequest<DynamicObject>, defaults: &InjectorDefa
     let Some(object) = &request.object else {
         return ignored("no object");
     };
-    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
+    let pod = match pod_of(object) {
         Ok(pod) => pod,
-        Err(e) => {
-            return denied(format!(
-                "request object is not a valid Pod: {}",
-                describe_json_error(&e)
-            ));
-        }
+        Err(why) => return denied(format!("request object is not a valid Pod: {why}")),
     };
     match decide(&namespace, &pod, defaults) {
         Decision::Skip { reason } => ignored(reason),
@@ -188,4 +261,56 @@ pub fn is_dns1123_label(s: &str) -> bool {
     matches!((bytes.first(), bytes.last()), (Some(f), Some(l)) if alnum(f) && alnum(l))
         && bytes.len() <= 63
         && bytes.iter().all(|b| alnum(b) || *b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// kube-core's own serialisation of the answer, with the patch's number array made base64.
+    fn through_kube_core(reviewed: &Reviewed) -> serde_json::Value {
+        use base64::Engine as _;
+        let mut value = serde_json::to_value(&reviewed.response).unwrap();
+        if let Some(patch) = value.pointer_mut("/response/patch") {
+            let bytes: Vec<u8> = patch
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_u64().unwrap() as u8)
+                .collect();
+            *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        value
+    }
+
+    #[test]
+    fn the_wire_answer_is_kube_cores_with_a_base64_patch() {
+        let pod: serde_json::Value = serde_yaml::from_str(include_str!("../testdata/seed-pod.yaml")).unwrap();
+        let defaults = InjectorDefaults {
+            vault_address: "https://vault:8200".into(),
+            ..Default::default()
+        };
+        for (api_version, role) in [
+            ("admission.k8s.io/v1", "internal-app"),
+            ("admission.k8s.io/v1beta1", "internal-app"),
+            ("admission.k8s.io/v1", ""),
+        ] {
+            let mut pod = pod.clone();
+            pod["metadata"]["annotations"]["vault.hashicorp.com/role"] = role.into();
+            let body = serde_json::json!({
+                "apiVersion": api_version, "kind": "AdmissionReview",
+                "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "namespace": "default", "operation": "CREATE", "userInfo": {}, "object": pod}
+            });
+            let reviewed = review(&serde_json::to_vec(&body).unwrap(), &defaults).unwrap();
+            assert_eq!(
+                reviewed.response_json(),
+                through_kube_core(&reviewed),
+                "{api_version} {role:?}"
+            );
+            let bytes: serde_json::Value = serde_json::from_slice(&reviewed.response_bytes()).unwrap();
+            assert_eq!(bytes, reviewed.response_json());
+        }
+    }
 }

@@ -191,7 +191,11 @@ async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         }
     }
     state.metrics.observe(started.elapsed());
-    axum::Json(reviewed.response_json()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        reviewed.response_bytes(),
+    )
+        .into_response()
 }
 
 /// `application/json`, with no charset or `charset=utf-8` (the API server sends exactly that).
