@@ -104,13 +104,5 @@ pub async fn run(
 
 /// Never let a panic message (which could hold secret data) reach the logs: report the location only.
 pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!(
-            "ferrovault-agent: internal error at {location} (details withheld: they may contain secret data)"
-        );
-    }));
+    ferrovault_contract::logging::install_panic_hook("ferrovault-agent", "secret data");
 }

@@ -29,15 +29,7 @@ pub fn init_logging(level: tracing::Level, format: LogFormat) {
 
 /// Never let a panic message (which could hold request data) reach the logs: report the location only.
 pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!(
-            "ferrovault-webhook: internal error at {location} (details withheld: they may contain request data)"
-        );
-    }));
+    ferrovault_contract::logging::install_panic_hook("ferrovault-webhook", "request data");
 }
 
 /// Asks the API server for its version once; `None` when no cluster can be reached.

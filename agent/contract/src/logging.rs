@@ -37,6 +37,20 @@ pub fn init(program: &'static str, crates: &[&str], level: &str, json: bool) {
     };
 }
 
+/// Never lets a panic message (which could hold request or secret data) reach the logs: `program`
+/// reports the location only, saying what the withheld details may contain.
+pub fn install_panic_hook(program: &'static str, may_contain: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "{program}: internal error at {location} (details withheld: they may contain {may_contain})"
+        );
+    }));
+}
+
 /// hclog's JSON line: `{"@level":"info","@message":"…","@module":"ferrovault-agent.runner",
 /// "@timestamp":"…",<fields>}`.
 #[derive(Debug, Clone, Copy)]
