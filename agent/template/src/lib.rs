@@ -57,6 +57,7 @@ mod exec;
 mod funcs;
 mod lex;
 mod native;
+mod ops;
 mod parse;
 mod printf;
 mod util;
