@@ -119,33 +119,37 @@ impl<'a> Annotations<'a> {
 
     /// A Go duration annotation; `""` means "not set". Absent → `default` (also `""` = not set).
     pub fn duration_or(&self, suffix: &str, default: &str) -> Result<Option<String>, InjectError> {
-        let value = self.value(suffix).unwrap_or(default);
-        if value.is_empty() {
-            return Ok(None);
-        }
-        match go::parse_duration(value) {
-            Some(_) => Ok(Some(value.to_owned())),
-            None => Err(InjectError::invalid(
-                self.key(suffix),
-                value,
-                go::duration_expectation(value, go::DURATION_ACCEPTED),
-            )),
-        }
+        self.checked_duration_or(suffix, default, go::parse_duration, go::DURATION_ACCEPTED)
     }
 
     /// A duration the agent reads in Vault's format (`30` seconds, `1d`, or a Go duration); `""`
     /// means unset. Absent → `default`.
     pub fn vault_duration_or(&self, suffix: &str, default: &str) -> Result<Option<String>, InjectError> {
+        self.checked_duration_or(
+            suffix,
+            default,
+            go::parse_vault_duration,
+            go::VAULT_DURATION_ACCEPTED,
+        )
+    }
+
+    fn checked_duration_or(
+        &self,
+        suffix: &str,
+        default: &str,
+        parse: fn(&str) -> Option<std::time::Duration>,
+        accepted: &'static str,
+    ) -> Result<Option<String>, InjectError> {
         let value = self.value(suffix).unwrap_or(default);
         if value.is_empty() {
             return Ok(None);
         }
-        match go::parse_vault_duration(value) {
+        match parse(value) {
             Some(_) => Ok(Some(value.to_owned())),
             None => Err(InjectError::invalid(
                 self.key(suffix),
                 value,
-                go::duration_expectation(value, go::VAULT_DURATION_ACCEPTED),
+                go::duration_expectation(value, accepted),
             )),
         }
     }
