@@ -34,6 +34,23 @@ pub const API_AUDIENCES: &str = "https://kubernetes.default.svc,vault";
 /// The issuer (and default audience) of service-account tokens.
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc";
 
+/// The reviewer OpenBao's Kubernetes auth uses for TokenReview against this API server.
+const TOKEN_REVIEWER: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: openbao}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: token-reviewer, namespace: openbao}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: openbao-token-reviewer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
+"#;
+
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Directory of `kube-apiserver`, `kube-controller-manager`, `etcd` and `kubectl`: env
@@ -358,6 +375,13 @@ impl ControlPlane {
             "--duration=1h",
         ])?;
         Ok(out.trim().to_owned())
+    }
+
+    /// A token OpenBao's Kubernetes auth can review other tokens with: the `openbao/token-reviewer`
+    /// ServiceAccount bound to `system:auth-delegator`, created if missing.
+    pub fn token_reviewer_jwt(&self) -> Result<String> {
+        self.apply(TOKEN_REVIEWER)?;
+        self.create_token("openbao", "token-reviewer", SERVICE_ACCOUNT_ISSUER)
     }
 
     /// The last `lines` lines of a component's log (`etcd`, `kube-apiserver`,

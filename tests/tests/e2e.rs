@@ -193,27 +193,7 @@ fn start_env() -> Env {
     let cp = ControlPlane::start().unwrap_or_else(|e| panic!("control plane: {e}"));
 
     // OpenBao trusts this API server for Kubernetes auth: TokenReview with a reviewer token.
-    cp.apply(
-        r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: openbao}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: token-reviewer, namespace: openbao}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: openbao-token-reviewer}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
-subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
-"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let reviewer_jwt = cp
-        .create_token("openbao", "token-reviewer", "https://kubernetes.default.svc")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let reviewer_jwt = cp.token_reviewer_jwt().unwrap_or_else(|e| panic!("{e}"));
 
     let bao = DevServer::start().unwrap_or_else(|e| panic!("OpenBao: {e}"));
     bao.kv1_at_secret().unwrap();

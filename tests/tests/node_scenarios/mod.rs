@@ -73,27 +73,7 @@ impl Env {
         let cluster = NodeCluster::start().unwrap_or_else(|e| panic!("node cluster: {e}"));
         let cp = cluster.cp();
         progress(&format!("node Ready; API server {}", cp.server_url()));
-        cp.apply(
-            r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: openbao}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: token-reviewer, namespace: openbao}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: openbao-token-reviewer}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
-subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
-"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let reviewer = cp
-            .create_token("openbao", "token-reviewer", "https://kubernetes.default.svc")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let reviewer = cp.token_reviewer_jwt().unwrap_or_else(|e| panic!("{e}"));
         let vault =
             NodeVault::start(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
         cluster.own_dir(vault.dir()).unwrap_or_else(|e| panic!("{e}"));
