@@ -26,7 +26,7 @@ mod x509;
 mod tests;
 
 pub use plan::{
-    Action, Material, Stored, bundle, ca_bundle_patch, decide, execute, last_certificate, read_secret,
+    Action, Material, Stored, bundle, ca_bundle_patch, decide, execute, last_certificate, owned, read_secret,
 };
 
 use kube_io::*;
@@ -71,6 +71,9 @@ pub const PREVIOUS_CA: &str = "ca-previous.crt";
 
 const CA_COMMON_NAME: &str = "ferrovault webhook CA";
 const FIELD_MANAGER: &str = "ferrovault-webhook";
+/// The label auto TLS puts on the Secret it creates, with the value [`FIELD_MANAGER`]; a Secret
+/// without it is never written (nor served).
+pub const OWNER_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Time given to API servers to see a new caBundle before a leaf from a new CA is served.
 const BUNDLE_PROPAGATION: Duration = Duration::from_secs(2);
 /// How far `ferrovault_certs` backdates `notBefore` (its clock-skew allowance).
@@ -119,6 +122,7 @@ pub struct AutoTlsHandle {
     task: Option<tokio::task::JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     leader: watch::Receiver<bool>,
+    last_error: watch::Receiver<Option<String>>,
 }
 
 // === impl Hosts ===
@@ -198,12 +202,14 @@ impl AutoTlsConfig {
 /// and the webhook configuration, and loads the Secret's pair into `store` on every replica.
 pub fn spawn(client: kube::Client, config: AutoTlsConfig, store: Arc<CertStore>) -> AutoTlsHandle {
     let (leader_tx, leader) = watch::channel(false);
+    let (error_tx, last_error) = watch::channel(None);
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(client, config, store, leader_tx, stop_rx));
+    let task = tokio::spawn(run(client, config, store, leader_tx, error_tx, stop_rx));
     AutoTlsHandle {
         task: Some(task),
         stop: Some(stop),
         leader,
+        last_error,
     }
 }
 
@@ -218,6 +224,11 @@ impl AutoTlsHandle {
     /// Leadership changes.
     pub fn leadership(&self) -> watch::Receiver<bool> {
         self.leader.clone()
+    }
+
+    /// The error of the last check (Secret, webhook configuration), `None` once a check succeeded.
+    pub fn last_error(&self) -> watch::Receiver<Option<String>> {
+        self.last_error.clone()
     }
 
     /// Stops the task and releases the Lease if held, so another replica takes over at once.
@@ -272,6 +283,7 @@ async fn run(
     config: AutoTlsConfig,
     store: Arc<CertStore>,
     leader_tx: watch::Sender<bool>,
+    error_tx: watch::Sender<Option<String>>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let ns = config.namespace.as_str();
@@ -302,6 +314,7 @@ async fn run(
             };
             match result {
                 Ok(Some(pair)) => {
+                    error_tx.send_replace(None);
                     load(&store, &mut loaded, pair);
                     backoff.reset();
                     next_check = Instant::now() + config.check_interval;
@@ -313,6 +326,7 @@ async fn run(
                 Err(e) => {
                     let wait = backoff.failed();
                     tracing::warn!(error = %e, retry_in = ?wait, "auto TLS: check failed");
+                    error_tx.send_replace(Some(e.to_string()));
                     next_check = Instant::now() + wait;
                 }
             }
