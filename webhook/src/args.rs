@@ -179,6 +179,19 @@ pub struct ServeArgs {
     /// Lowest TLS version accepted: `tls12` or `tls13`.
     #[arg(long, env = "AGENT_INJECT_TLS_MIN_VERSION", default_value = "tls12", value_parser = ["tls12", "tls13"])]
     pub tls_min_version: String,
+    /// TLS 1.2 cipher suites offered, comma-separated Go names ("" = rustls' defaults, all AEAD
+    /// with forward secrecy). Names rustls does not implement (CBC, RC4, 3DES, RSA key exchange)
+    /// and TLS 1.3 names are accepted and logged as without effect.
+    #[arg(long, env = "AGENT_INJECT_TLS_CIPHER_SUITES", default_value = "")]
+    pub tls_cipher_suites: String,
+    /// CA of the served certificate (vault-k8s reads it alongside --tls-cert-file). Checked to be PEM
+    /// certificates; the webhook configuration's caBundle comes from the chart (certs.caBundle).
+    #[arg(long, env = "AGENT_INJECT_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// vault-k8s's switch for leader election between replicas (Go bool). Auto TLS always elects
+    /// one leader through a Lease, so `false` changes nothing (logged).
+    #[arg(long, env = "AGENT_INJECT_USE_LEADER_ELECTOR", value_parser = go_bool)]
+    pub use_leader_elector: Option<bool>,
     /// Path of the Prometheus metrics endpoint ("" disables it).
     #[arg(long, env = "AGENT_INJECT_TELEMETRY_PATH", default_value = "/metrics")]
     pub telemetry_path: String,
