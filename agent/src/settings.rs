@@ -138,6 +138,11 @@ pub struct VaultSettings {
     pub timeout: Duration,
     /// Concurrent requests while fetching.
     pub max_connections: usize,
+    /// No idle connection kept for reuse (`disable_idle_connections` lists auto-auth or
+    /// templating: one client serves both here).
+    pub disable_idle_connections: bool,
+    /// Every request closes its connection (`disable_keep_alives` lists auto-auth or templating).
+    pub disable_keep_alives: bool,
 }
 
 /// A token sink.
@@ -317,6 +322,11 @@ impl Settings {
                 namespace: method.namespace.clone().filter(|s| !s.is_empty()),
                 timeout,
                 max_connections,
+                disable_idle_connections: uses_client(
+                    "vault.disable_idle_connections",
+                    &vault.disable_idle_connections,
+                )?,
+                disable_keep_alives: uses_client("vault.disable_keep_alives", &vault.disable_keep_alives)?,
             },
             auth,
             sinks: cfg
@@ -353,6 +363,22 @@ impl Settings {
             revoke_on_shutdown: cfg.revoke_on_shutdown,
         })
     }
+}
+
+/// Whether a `disable_*` component list touches the one HTTP client auto-auth and templating share
+/// (`caching` and `proxying` name the API proxy, which this agent does not run).
+fn uses_client(field: &str, components: &[String]) -> Result<bool> {
+    let joined = components.join(",");
+    let parsed = ferrovault_contract::connection_components(&joined).map_err(|bad| {
+        Error::config(
+            field,
+            format!(
+                "unknown component {bad:?}: expected {}",
+                ferrovault_contract::CONNECTION_COMPONENTS.join(", ")
+            ),
+        )
+    })?;
+    Ok(parsed.iter().any(|c| c == "auto-auth" || c == "templating"))
 }
 
 /// Re-roots an output path for a local run: `/home/vault/...` under `--home`, any other absolute path

@@ -85,10 +85,24 @@ impl Vault {
     /// optional client certificate, `tls_server_name`, `tls_skip_verify`, proxy and timeout.
     pub fn new(settings: &VaultSettings) -> Result<Self> {
         install_crypto_provider();
+        let idle = if settings.disable_idle_connections || settings.disable_keep_alives {
+            0
+        } else {
+            settings.max_connections
+        };
         let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(settings.max_connections);
+            .pool_max_idle_per_host(idle);
+        if settings.disable_keep_alives {
+            // as Go's DisableKeepAlives: ask the server to close too
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::CONNECTION,
+                reqwest::header::HeaderValue::from_static("close"),
+            );
+            builder = builder.default_headers(headers).http1_only();
+        }
         // Always hand reqwest a TLS config: left alone it loads the whole system trust store (~150
         // files) at start-up even for an http:// Vault, costing start time and memory per pod.
         builder = builder.tls_backend_preconfigured(if settings.address.starts_with("https://") {

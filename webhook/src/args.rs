@@ -150,6 +150,13 @@ pub struct InjectorArgs {
         default_value_t = 0.0
     )]
     pub template_lease_renewal_threshold: f64,
+    /// Vault Agent's `disable_idle_connections` for every pod without the annotation
+    /// (comma-separated: auto-auth, caching, templating, proxying).
+    #[arg(long, env = "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS", default_value = "", value_parser = components)]
+    pub disable_idle_connections: String,
+    /// Vault Agent's `disable_keep_alives` for every pod without the annotation (same values).
+    #[arg(long, env = "AGENT_INJECT_DISABLE_KEEP_ALIVES", default_value = "", value_parser = components)]
+    pub disable_keep_alives: String,
     /// First auto-auth retry delay (Go duration).
     #[arg(long, env = "AGENT_INJECT_AUTH_MIN_BACKOFF", default_value = "", value_parser = optional_duration)]
     pub auth_min_backoff: String,
@@ -324,6 +331,8 @@ impl InjectorArgs {
             lease_renewal_threshold: self.template_lease_renewal_threshold,
             auth_min_backoff: self.auth_min_backoff.clone(),
             auth_max_backoff: self.auth_max_backoff.clone(),
+            disable_idle_connections: self.disable_idle_connections.clone(),
+            disable_keep_alives: self.disable_keep_alives.clone(),
             log_level: "info".to_owned(),
             log_format: "standard".to_owned(),
             native_sidecar: match self.native_sidecar {
@@ -347,6 +356,17 @@ pub fn supports_native_sidecars(version: &str) -> bool {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     major > 1 || (major == 1 && minor >= 29)
+}
+
+fn components(value: &str) -> Result<String, String> {
+    ferrovault_contract::connection_components(value)
+        .map(|_| value.to_owned())
+        .map_err(|bad| {
+            format!(
+                "unknown component {bad:?}: expected a comma-separated list of {}",
+                ferrovault_contract::CONNECTION_COMPONENTS.join(", ")
+            )
+        })
 }
 
 fn go_bool(value: &str) -> Result<bool, String> {
@@ -505,6 +525,11 @@ mod tests {
             "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
             "AGENT_INJECT_AUTH_MIN_BACKOFF",
             "AGENT_INJECT_AUTH_MAX_BACKOFF",
+            "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS",
+            "AGENT_INJECT_DISABLE_KEEP_ALIVES",
+            "AGENT_INJECT_TLS_CIPHER_SUITES",
+            "AGENT_INJECT_TLS_CA_CERT_FILE",
+            "AGENT_INJECT_USE_LEADER_ELECTOR",
             "AGENT_INJECT_TLS_CERT_FILE",
             "AGENT_INJECT_TLS_KEY_FILE",
             "AGENT_INJECT_TLS_MIN_VERSION",

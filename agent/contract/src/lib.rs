@@ -115,6 +115,32 @@ pub struct VaultConnection {
     /// Timeout of one request to Vault, a Go duration (`client-timeout`; default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_timeout: Option<String>,
+    /// Vault Agent's top-level `disable_idle_connections` (`agent-disable-idle-connections`): the
+    /// components ([`CONNECTION_COMPONENTS`]) whose connections to Vault are not kept idle for reuse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disable_idle_connections: Vec<String>,
+    /// Vault Agent's top-level `disable_keep_alives` (`agent-disable-keep-alives`): the components
+    /// whose requests to Vault close their connection afterwards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disable_keep_alives: Vec<String>,
+}
+
+/// The components Vault Agent's `disable_idle_connections` / `disable_keep_alives` name.
+pub const CONNECTION_COMPONENTS: &[&str] = &["auto-auth", "caching", "templating", "proxying"];
+
+/// Parses a comma-separated list of [`CONNECTION_COMPONENTS`] (vault-k8s's annotation form; items
+/// trimmed, empty items skipped). On error, the offending item.
+pub fn connection_components(value: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !CONNECTION_COMPONENTS.contains(&item) {
+            return Err(item.to_owned());
+        }
+        if !out.iter().any(|c| c == item) {
+            out.push(item.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// `auto_auth {}`: the login method and the token sinks.

@@ -13,8 +13,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "agent-cache-listener-port",
     "agent-cache-exit-on-err",
     "agent-enable-quit",
-    "agent-disable-idle-connections",
-    "agent-disable-keep-alives",
 ];
 
 /// Every fixed vault-k8s annotation suffix ferrovault reads (or accepts and ignores).
@@ -55,6 +53,8 @@ pub const KNOWN: &[&str] = &[
     "client-key",
     "client-max-retries",
     "client-timeout",
+    "agent-disable-idle-connections",
+    "agent-disable-keep-alives",
     "agent-limits-cpu",
     "agent-limits-mem",
     "agent-limits-ephemeral",

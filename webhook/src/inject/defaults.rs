@@ -55,6 +55,10 @@ pub struct InjectorDefaults {
     pub auth_min_backoff: String,
     /// Go duration: longest auto-auth retry delay (`""` = agent default).
     pub auth_max_backoff: String,
+    /// `disable_idle_connections` for pods without the annotation (comma-separated components).
+    pub disable_idle_connections: String,
+    /// `disable_keep_alives` for pods without the annotation (comma-separated components).
+    pub disable_keep_alives: String,
     /// Agent log level.
     pub log_level: String,
     /// Agent log format (`standard` or `json`).
@@ -98,6 +102,8 @@ impl Default for InjectorDefaults {
             lease_renewal_threshold: 0.0,
             auth_min_backoff: String::new(),
             auth_max_backoff: String::new(),
+            disable_idle_connections: String::new(),
+            disable_keep_alives: String::new(),
             log_level: "info".to_owned(),
             log_format: "standard".to_owned(),
             native_sidecar: false,

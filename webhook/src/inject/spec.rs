@@ -194,6 +194,30 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         }),
         _ => None,
     };
+    // vault-k8s: the annotation, else the injector's default
+    let components = |suffix: &str, default: &str| -> Result<Vec<String>, InjectError> {
+        let entry = a.get(suffix);
+        let value = entry.map_or(default, |e| e.value);
+        ferrovault_contract::connection_components(value).map_err(|bad| {
+            let key = entry.map_or_else(
+                || format!("the injector default for {}", a.key(suffix)),
+                |e| e.key.to_owned(),
+            );
+            InjectError::invalid(
+                key,
+                value,
+                format!(
+                    "a comma-separated list of {} ({bad:?} is none of them)",
+                    ferrovault_contract::CONNECTION_COMPONENTS.join(", ")
+                ),
+            )
+        })
+    };
+    let disable_idle_connections = components(
+        "agent-disable-idle-connections",
+        &defaults.disable_idle_connections,
+    )?;
+    let disable_keep_alives = components("agent-disable-keep-alives", &defaults.disable_keep_alives)?;
     let vault = VaultConnection {
         address,
         ca_cert: opt("ca-cert"),
@@ -206,6 +230,8 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         proxy_address: (!proxy.is_empty()).then_some(proxy),
         max_retries,
         client_timeout,
+        disable_idle_connections,
+        disable_keep_alives,
     };
 
     // --- Image, modes
