@@ -71,6 +71,28 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
                 .await
                 .map_err(fail)?
         }
+        Method::Cert {
+            name,
+            ca_cert,
+            client_cert,
+            client_key,
+        } => {
+            let own;
+            let client = match (client_cert, client_key) {
+                (Some(cert), Some(key)) => {
+                    own = vault.with_identity(ca_cert.as_deref(), cert, key)?;
+                    &own
+                }
+                _ => vault,
+            };
+            client
+                .login(Login::Cert {
+                    mount: &auth.mount,
+                    name,
+                })
+                .await
+                .map_err(fail)?
+        }
         Method::TokenFile { path } => read_secret_file(path, false)?,
         Method::Token => Secret::new(
             std::env::var("VAULT_TOKEN")

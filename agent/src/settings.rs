@@ -83,6 +83,18 @@ pub enum Method {
     },
     /// `token`: use the token in env `VAULT_TOKEN`.
     Token,
+    /// `cert`: TLS client-certificate login. The certificate is the method's own (`client_cert` /
+    /// `client_key`, read at every login) or else the `vault` stanza's.
+    Cert {
+        /// The certificate role (`name`); empty: Vault tries every role the certificate matches.
+        name: String,
+        /// CA to verify Vault with for the login, instead of the `vault` stanza's.
+        ca_cert: Option<PathBuf>,
+        /// The method's own client certificate.
+        client_cert: Option<PathBuf>,
+        /// The method's own client key.
+        client_key: Option<PathBuf>,
+    },
 }
 
 impl Method {
@@ -94,6 +106,7 @@ impl Method {
             Method::AppRole { .. } => "approle",
             Method::TokenFile { .. } => "token_file",
             Method::Token => "token",
+            Method::Cert { .. } => "cert",
         }
     }
 }
@@ -308,6 +321,26 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        if matches!(auth.method, Method::Cert { .. }) && !address.starts_with("https://") {
+            return Err(Error::config(
+                "vault.address",
+                format!(
+                    "{address:?}: the cert method logs in with a TLS client certificate, so Vault must be reached over https://"
+                ),
+            ));
+        }
+        if let Method::Cert {
+            client_cert: None, ..
+        } = &auth.method
+            && (vault.client_cert.is_none() || vault.client_key.is_none())
+        {
+            return Err(Error::config(
+                "auto_auth.method.config.client_cert",
+                "the cert method needs a client certificate: set the method's client_cert and client_key \
+                 (annotations auth-config-client-cert/-key) or vault.client_cert and vault.client_key \
+                 (annotations client-cert/client-key)",
+            ));
+        }
         Ok(Settings {
             vault: VaultSettings {
                 address,
@@ -465,10 +498,32 @@ fn parse_method(kind: &str, config: &std::collections::BTreeMap<String, String>)
             path: PathBuf::from(required("token_file_path")?),
         },
         "token" => Method::Token,
+        "cert" => {
+            let path = |k: &str| get(k).map(PathBuf::from);
+            let (client_cert, client_key) = (path("client_cert"), path("client_key"));
+            if client_cert.is_some() != client_key.is_some() {
+                return Err(Error::config(
+                    field(if client_cert.is_some() {
+                        "client_key"
+                    } else {
+                        "client_cert"
+                    }),
+                    "is required with the other half of the cert method's key pair",
+                ));
+            }
+            Method::Cert {
+                name: get("name").unwrap_or_default().to_owned(),
+                ca_cert: path("ca_cert"),
+                client_cert,
+                client_key,
+            }
+        }
         other => {
             return Err(Error::config(
                 "auto_auth.method.type",
-                format!("{other:?} is not supported; use one of kubernetes, jwt, approle, token_file, token"),
+                format!(
+                    "{other:?} is not supported; use one of kubernetes, jwt, approle, token_file, token, cert"
+                ),
             ));
         }
     })

@@ -2,6 +2,7 @@
 //! the raw secret requests vaultrs cannot express (mount lookup, full secret struct with lease data,
 //! LIST, arbitrary writes).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub fn install_crypto_provider() {
 #[derive(Clone)]
 pub struct Vault {
     http: reqwest::Client,
+    /// What it was built from (a login with another client certificate derives a client from it).
+    settings: VaultSettings,
     address: String,
     namespace: Option<String>,
     vaultrs: Arc<tokio::sync::Mutex<VaultClient>>,
@@ -59,6 +62,13 @@ pub enum Login<'a> {
         role_id: &'a Secret,
         /// Secret id (may be empty).
         secret_id: &'a Secret,
+    },
+    /// `auth/<mount>/login` with the client certificate this client presents.
+    Cert {
+        /// Mount without `auth/`.
+        mount: &'a str,
+        /// Certificate role; empty: every role the certificate matches.
+        name: &'a str,
     },
 }
 
@@ -141,10 +151,30 @@ impl Vault {
         client.http.http = http.clone();
         Ok(Self {
             http,
+            settings: settings.clone(),
             address: settings.address.clone(),
             namespace: settings.namespace.clone(),
             vaultrs: Arc::new(tokio::sync::Mutex::new(client)),
         })
+    }
+
+    /// A client like this one presenting another certificate (the cert auth method's own), built
+    /// anew so the files are read at every login.
+    pub fn with_identity(
+        &self,
+        ca_cert: Option<&Path>,
+        client_cert: &Path,
+        client_key: &Path,
+    ) -> Result<Self> {
+        let mut settings = self.settings.clone();
+        if let Some(ca) = ca_cert {
+            settings.ca_cert = Some(ca.to_owned());
+            settings.ca_path = None;
+            settings.ca_cert_pem = None;
+        }
+        settings.client_cert = Some(client_cert.to_owned());
+        settings.client_key = Some(client_key.to_owned());
+        Self::new(&settings)
     }
 
     /// Runs `f` with the shared vaultrs client set to `token` (empty for logins).
@@ -171,6 +201,7 @@ impl Vault {
                     role_id,
                     secret_id,
                 } => vaultrs::auth::approle::login(client, mount, role_id.expose(), secret_id.expose()).await,
+                Login::Cert { mount, name } => vaultrs::auth::cert::login(client, mount, name).await,
             })
             .await
             .map_err(|e| describe(&e))?;

@@ -293,7 +293,7 @@ pub fn log_level(value: &str) -> Option<&'static str> {
 
 /// Auto-auth methods an injected agent can run (`token` needs `VAULT_TOKEN`, which no injected pod
 /// has). Any other `auth-type` is refused at admission instead of failing in the pod.
-pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file"];
+pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file", "cert"];
 
 /// A template's `command` as the argv the agent runs (no shell: the agent image has none): split
 /// like a POSIX shell splits words, quotes and backslashes honoured. `Err` says why it cannot run

@@ -131,7 +131,7 @@ pub(super) fn auth_method(
             a.key("auth-type"),
             &kind,
             format!(
-                "an auth method ferrovault's agent runs: {} (aws, gcp, azure and cert are not supported yet)",
+                "an auth method ferrovault's agent runs: {} (aws, gcp and azure need their clouds and are not supported)",
                 ferrovault_contract::INJECTABLE_AUTH_METHODS.join(", ")
             ),
         ));
@@ -171,6 +171,43 @@ pub(super) fn auth_method(
         exit_on_err: a.bool_or("agent-auto-auth-exit-on-err", false)?,
         config,
     })
+}
+
+/// `auth-type: cert` logs in with a TLS client certificate: without one, or over plain HTTP, the
+/// agent could never log in, so the pod is refused here.
+pub(super) fn check_cert_login(
+    a: &Annotations<'_>,
+    method: &AuthMethod,
+    vault: &ferrovault_contract::VaultConnection,
+) -> Result<(), InjectError> {
+    if method.kind != "cert" {
+        return Ok(());
+    }
+    let own = |k: &str| method.config.get(k).is_some_and(|v| !v.is_empty());
+    let has_own = own("client_cert") && own("client_key");
+    if !has_own && (vault.client_cert.is_none() || vault.client_key.is_none()) {
+        return Err(InjectError::Missing(format!(
+            "{} is cert, which logs in with a TLS client certificate: set annotations {} and {} (files in \
+             the agent's containers, e.g. from {}), or {} and {}",
+            a.key("auth-type"),
+            a.key("client-cert"),
+            a.key("client-key"),
+            a.key("tls-secret"),
+            a.key("auth-config-client-cert"),
+            a.key("auth-config-client-key"),
+        )));
+    }
+    if !vault.address.starts_with("https://") {
+        return Err(InjectError::invalid(
+            a.key("service"),
+            &vault.address,
+            format!(
+                "an https:// address: {} is cert, whose client certificate is only sent over TLS",
+                a.key("auth-type")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The agents' uid/gid, or `None` for no securityContext (vault-k8s §2.4, case 53 and 80).

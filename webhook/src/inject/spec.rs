@@ -13,8 +13,8 @@ use super::error::InjectError;
 use super::sa_token::{self, ServiceAccountToken};
 use super::secrets::{self, SecretSpec};
 use super::sections::{
-    auth_method, ca_pem, check_templates, copied_mounts, injection_type, json_patch_annotation, run_as,
-    template_config,
+    auth_method, ca_pem, check_cert_login, check_templates, copied_mounts, injection_type,
+    json_patch_annotation, run_as, template_config,
 };
 
 pub use super::catalogue::{FERROVAULT_KNOWN, KNOWN, PER_SECRET, UNSUPPORTED};
@@ -299,6 +299,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     // --- Service account token and auth
     let service_account = sa_token::discover(pod, a.non_empty("agent-service-account-token-volume-name"))?;
     let auth_method = auth_method(&a, defaults, &service_account)?;
+    check_cert_login(&a, &auth_method, &vault)?;
 
     // --- Secrets
     let secret_volume_path = match a.get("secret-volume-path") {

@@ -1924,7 +1924,6 @@ fn unsupported_annotations_warn() {
         "agent-cache-enable",
         "agent-enable-quit",
         "agent-telemetry-prometheus_retention_time",
-        "agent-disable-keep-alives",
     ] {
         let p = patched(&handler_pod(&basic(&[(key, "x")])));
         let expected =
@@ -1971,7 +1970,7 @@ fn pods_that_could_not_get_their_secrets_are_refused() {
         message.contains("vault.hashicorp.com/agent-configmap") && message.contains("without its secrets"),
         "{message}"
     );
-    for kind in ["aws", "gcp", "azure", "cert", "token", "nope"] {
+    for kind in ["aws", "gcp", "azure", "token", "nope"] {
         let message = parse_err(&handler_pod(&basic(&[("auth-type", kind)])));
         assert!(message.contains("vault.hashicorp.com/auth-type"), "{message}");
         assert!(

@@ -1,7 +1,9 @@
-//! `agent-disable-idle-connections` / `agent-disable-keep-alives` and their injector defaults
-//! (`AGENT_INJECT_DISABLE_IDLE_CONNECTIONS` / `_KEEP_ALIVES`), as vault-k8s reads them (issue #10 §3):
-//! the annotation wins over the default, and a component Vault Agent does not know is refused at
-//! admission, naming the annotation, instead of an agent that will not start.
+//! Drop-in decisions for vault-k8s users (issue #10), through the public parsing API:
+//! - `agent-disable-idle-connections` / `agent-disable-keep-alives` and their injector defaults
+//!   (`AGENT_INJECT_DISABLE_IDLE_CONNECTIONS` / `_KEEP_ALIVES`), as vault-k8s reads them: the
+//!   annotation wins over the default, and a component Vault Agent does not know is refused at
+//!   admission, naming the annotation, instead of an agent that will not start;
+//! - `auth-type: cert`: admitted with a client certificate over https, refused without one.
 
 use ferrovault_webhook::inject::{InjectorDefaults, config, spec};
 use k8s_openapi::api::core::v1::Pod;
@@ -85,6 +87,68 @@ fn an_unknown_component_is_refused_naming_the_annotation() {
         err.contains("vault.hashicorp.com/agent-disable-keep-alives")
             && err.contains("\"sinks\"")
             && err.contains("auto-auth, caching, templating, proxying"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cert_auth_is_admitted_with_a_client_certificate_and_refused_without() {
+    let https = InjectorDefaults {
+        vault_address: "https://vault:8200".into(),
+        ..Default::default()
+    };
+    // the vault stanza's certificate (client-cert / client-key, e.g. from tls-secret)
+    let p = pod(&[
+        ("auth-type", "cert"),
+        ("auth-path", "auth/cert"),
+        ("auth-config-name", "web"),
+        ("client-cert", "/vault/tls/tls.crt"),
+        ("client-key", "/vault/tls/tls.key"),
+    ]);
+    let cfg = config::build(&spec::parse("apps", &p, &https).unwrap().spec);
+    assert_eq!(cfg.auto_auth.method.kind, "cert");
+    assert_eq!(cfg.auto_auth.method.mount_path, "auth/cert");
+    assert_eq!(
+        cfg.auto_auth.method.config.get("name").map(String::as_str),
+        Some("web")
+    );
+    assert_eq!(cfg.vault.client_cert.as_deref(), Some("/vault/tls/tls.crt"));
+    // or the method's own
+    let p = pod(&[
+        ("auth-type", "cert"),
+        ("auth-config-client-cert", "/certs/c.pem"),
+        ("auth-config-client-key", "/certs/k.pem"),
+    ]);
+    assert!(spec::parse("apps", &p, &https).is_ok());
+
+    // none: the agent could never log in
+    let err = spec::parse("apps", &pod(&[("auth-type", "cert")]), &https)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("vault.hashicorp.com/auth-type is cert")
+            && err.contains("vault.hashicorp.com/client-cert")
+            && err.contains("vault.hashicorp.com/auth-config-client-cert"),
+        "{err}"
+    );
+    // plain HTTP: no TLS, no client certificate
+    let p = pod(&[
+        ("auth-type", "cert"),
+        ("service", "http://vault:8200"),
+        ("client-cert", "/c"),
+        ("client-key", "/k"),
+    ]);
+    let err = spec::parse("apps", &p, &https).unwrap_err().to_string();
+    assert!(
+        err.contains("vault.hashicorp.com/service") && err.contains("https://"),
+        "{err}"
+    );
+    // the clouds' methods stay refused, listing what runs
+    let err = spec::parse("apps", &pod(&[("auth-type", "gcp")]), &https)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("kubernetes, jwt, approle, token_file, cert"),
         "{err}"
     );
 }
