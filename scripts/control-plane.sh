@@ -46,8 +46,9 @@ build() {
   fi
   command -v go >/dev/null || { log "the go command is needed to build the control plane"; exit 1; }
   mkdir -p "$BIN"
-  local target pkg name stamp
+  local target pkg name stamp i=0 total=${#TARGETS[@]}
   for target in "${TARGETS[@]}"; do
+    i=$((i + 1))
     pkg="${target%%:*}"
     name="${target##*:}"
     # a binary counts as built only with the flags it was linked with (the stamp)
@@ -55,11 +56,19 @@ build() {
     if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" = "$stamp" ]; then
       continue
     fi
-    log "building $name ($pkg) into $BIN (slow the first time)"
+    log "[$i/$total] building $name ($pkg) into $BIN — the first build of all six takes ~20 min on 2 cores; cached afterwards"
     local started=$SECONDS
+    # a line a minute while go builds (it prints nothing until it is done)
+    ( while sleep 60; do log "[$i/$total] still building $name ($((SECONDS - started))s)"; done ) &
+    local ticker=$!
     # build to a temporary name and rename, so an interrupted build never leaves a half binary
-    (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly -buildvcs=false" CGO_ENABLED=0 nice -n 10 \
-      go build -trimpath -ldflags="$LDFLAGS" -o "$BIN/.$name.partial" "$pkg")
+    if ! (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly -buildvcs=false" CGO_ENABLED=0 nice -n 10 \
+      go build -trimpath -ldflags="$LDFLAGS" -o "$BIN/.$name.partial" "$pkg"); then
+      kill "$ticker" 2>/dev/null
+      log "building $name failed"
+      exit 1
+    fi
+    kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
     mv "$BIN/.$name.partial" "$BIN/$name"
     echo "$stamp" > "$BIN/.$name.stamp"
     log "built $name in $((SECONDS - started))s"
