@@ -1,18 +1,19 @@
 //! Auto-auth: one login per [`Method`], and the retrying loop around it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::secret::Secret;
 use crate::settings::{AuthSettings, Method};
-use crate::vault::{Login, TokenInfo, Vault};
+use crate::vault::{Login, TokenClient, TokenInfo, Vault};
 use crate::{Error, Result};
 
-/// A token and what Vault says about its lifetime.
-#[derive(Debug, Clone)]
+/// One login: the client that owns its token, and what Vault says about the token's lifetime.
+#[derive(Clone)]
 pub struct Session {
-    /// The client token.
-    pub token: Secret,
+    /// Vault with this session's token.
+    pub client: Arc<TokenClient>,
     /// TTL and renewability at login.
     pub info: TokenInfo,
 }
@@ -103,11 +104,15 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
     if token.is_empty() {
         return Err(fail("Vault returned no client token".into()));
     }
-    let info = vault
-        .lookup_self(&token)
+    let client = vault.client(token)?;
+    let info = client
+        .lookup_self()
         .await
         .map_err(|e| fail(format!("token lookup failed: {e}")))?;
-    Ok(Session { token, info })
+    Ok(Session {
+        client: Arc::new(client),
+        info,
+    })
 }
 
 /// Logs in, retrying with exponential backoff and full jitter between `min_backoff` and
@@ -139,7 +144,7 @@ pub async fn login_with_retry(
 /// Keeps `session` alive: renews at ~2/3 of the TTL and returns when the token must be replaced
 /// (renewal failed, or Vault capped the TTL at the token's max TTL). Never returns for tokens that do
 /// not expire or cannot be renewed but are still valid (it then waits for their expiry).
-pub async fn keep_alive(vault: &Vault, session: &Session) {
+pub async fn keep_alive(session: &Session) {
     let TokenInfo { mut ttl, renewable } = session.info;
     if ttl.is_zero() {
         return std::future::pending().await;
@@ -151,7 +156,7 @@ pub async fn keep_alive(vault: &Vault, session: &Session) {
     let original = ttl;
     loop {
         tokio::time::sleep(crate::jitter::scale(ttl, 0.6, 0.7)).await;
-        match vault.renew_self(&session.token).await {
+        match session.client.renew_self().await {
             Ok(new_ttl) if new_ttl.is_zero() => return,
             Ok(new_ttl) if new_ttl + Duration::from_secs(1) < original => {
                 // Capped by the max TTL: use what is left, then log in again.

@@ -10,6 +10,7 @@ mod error;
 pub mod fetch;
 pub mod files;
 mod jitter;
+pub mod lease;
 pub mod pki;
 pub mod runner;
 pub mod secret;
