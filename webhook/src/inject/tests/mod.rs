@@ -12,6 +12,7 @@ use super::spec::{self, InjectionSpec};
 use super::*;
 
 mod agent_config;
+mod catalogue;
 mod containers;
 mod golden;
 mod handler;
