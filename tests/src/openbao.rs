@@ -512,8 +512,9 @@ fn health_code(port: u16) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
+/// Needs the `bao` binary: `cargo test -p ferrovault-tests --features with-openbao`.
+#[cfg(all(test, feature = "with-openbao"))]
+mod with_openbao {
     use super::*;
 
     #[test]
