@@ -28,6 +28,7 @@ lint: tools
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 	$(TOOLS); cargo-machete
+	$(TOOLS); cargo deny --offline --locked --log-level error check licenses bans sources
 
 unit: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \
