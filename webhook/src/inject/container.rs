@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::catalogue;
 use super::error::InjectError;
 use super::spec::{AgentResources, InjectionSpec, RunAs};
 
@@ -103,14 +104,14 @@ pub fn agent_json(
 ) -> Result<serde_json::Value, InjectError> {
     let container = agent(spec, role, config_env);
     let mut value = serde_json::to_value(&container).expect("a Container always serialises");
-    let (patch, suffix) = match role {
-        AgentRole::Init => (&spec.init_json_patch, "agent-init-json-patch"),
-        AgentRole::Sidecar | AgentRole::Native => (&spec.json_patch, "agent-json-patch"),
+    let (patch, entry) = match role {
+        AgentRole::Init => (&spec.init_json_patch, &catalogue::INIT_JSON_PATCH),
+        AgentRole::Sidecar | AgentRole::Native => (&spec.json_patch, &catalogue::JSON_PATCH),
     };
     let Some(patch) = patch else {
         return Ok(value);
     };
-    let key = format!("{}{suffix}", super::annotations::VAULT_PREFIX);
+    let key = catalogue::Name::from(entry).key();
     json_patch::patch(&mut value, &patch.0).map_err(|err| InjectError::JsonPatch {
         key: key.clone(),
         detail: format!(
