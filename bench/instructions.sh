@@ -48,9 +48,11 @@ TARGET="${CARGO_TARGET_DIR:-${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/target}
 log "building ferrovault-webhook and ferrovault-certs (cargo --profile $PROFILE)"
 cargo build --profile "$PROFILE" --locked -q -p ferrovault-webhook -p ferrovault-certs
 DIR="$PROFILE"; [ "$PROFILE" = dev ] && DIR=debug
-BIN="$TARGET/$DIR/ferrovault-webhook"
 OUT="${OUT:-$(mktemp -d /tmp/ferrovault-instructions.XXXXXX)}"
 mkdir -p "$OUT"
+# A copy: another checkout building into the same target directory cannot swap it mid-run.
+cp "$TARGET/$DIR/ferrovault-webhook" "$OUT/ferrovault-webhook"
+BIN="$OUT/ferrovault-webhook"
 SERVER=""
 cleanup() { if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi; }
 trap cleanup EXIT
