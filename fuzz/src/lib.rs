@@ -195,7 +195,7 @@ fn check_annotations(input: &[u8]) -> Result<&'static str, String> {
         Decision::Deny { .. } => Ok("denied"),
         Decision::Patch { patch, .. } => {
             let object = serde_json::to_value(&pod).map_err(|e| e.to_string())?;
-            patched_pod(object, &patch)?;
+            patched_pod(object, &patch.to_json_patch())?;
             Ok("patched")
         }
     }

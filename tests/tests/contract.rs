@@ -33,7 +33,7 @@ fn agent_containers(native: bool) -> Vec<Value> {
         panic!("seed pod not injected");
     };
     let mut json = serde_json::to_value(&pod).unwrap();
-    json_patch::patch(&mut json, &patch).unwrap();
+    json_patch::patch(&mut json, &patch.to_json_patch()).unwrap();
     let mut out = Vec::new();
     for list in ["initContainers", "containers"] {
         for c in json["spec"][list].as_array().into_iter().flatten() {

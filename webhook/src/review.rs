@@ -42,7 +42,17 @@ impl Reviewed {
     /// documents it (`[]byte` in Go; kube-core would serialise it as an array of numbers). Written in
     /// one pass: no JSON tree of the answer, no number per patch byte.
     pub fn response_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.wire()).unwrap_or_default()
+        let patch_len = self
+            .response
+            .response
+            .as_ref()
+            .and_then(|r| r.patch.as_ref())
+            .map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(patch_len / 3 * 4 + 1024);
+        match serde_json::to_writer(&mut out, &self.wire()) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 
     /// [`Reviewed::response_bytes`] as a JSON value (for the CLI and tests).
@@ -51,7 +61,6 @@ impl Reviewed {
     }
 
     fn wire(&self) -> WireReview<'_> {
-        use base64::Engine as _;
         let review = &self.response;
         WireReview {
             api_version: &review.types.api_version,
@@ -60,16 +69,24 @@ impl Reviewed {
                 uid: &r.uid,
                 allowed: r.allowed,
                 status: &r.result,
-                patch: r
-                    .patch
-                    .as_ref()
-                    .map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
+                patch: r.patch.as_deref().map(base64_string),
                 patch_type: r.patch.as_ref().map(|_| "JSONPatch"),
                 audit_annotations: &r.audit_annotations,
                 warnings: r.warnings.as_ref(),
             }),
         }
     }
+}
+
+/// `bytes` in standard base64 as a JSON string, written as it is: base64 needs no escaping, so the
+/// serialiser does not scan the (patch-sized) text again.
+fn base64_string(bytes: &[u8]) -> Box<serde_json::value::RawValue> {
+    use base64::Engine as _;
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4 + 2);
+    text.push('"');
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut text);
+    text.push('"');
+    serde_json::value::RawValue::from_string(text).expect("a base64 string is valid JSON")
 }
 
 /// The answer as the API server reads it (field names and omissions as kube-core's types).
@@ -89,7 +106,7 @@ struct WireResponse<'a> {
     allowed: bool,
     status: &'a kube::core::Status,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<Box<serde_json::value::RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
@@ -216,16 +233,21 @@ fn respond<T: kube::Resource>(
             audit,
             injection,
         } => {
-            let Ok(mut response) = AdmissionResponse::from(request).with_patch(patch) else {
-                return denied("internal error: the patch could not be serialised".to_owned());
-            };
-            let patch_bytes = response.patch.as_ref().map_or(0, Vec::len);
-            if patch_bytes > MAX_PATCH_BYTES {
+            let patch = patch.to_bytes();
+            if patch.len() > MAX_PATCH_BYTES {
                 return denied(format!(
-                    "the injection would add {patch_bytes} bytes to the pod, more than the {MAX_PATCH_BYTES} \
-                     bytes etcd stores in one object by default: use fewer secrets or containers"
+                    "the injection would add {} bytes to the pod, more than the {MAX_PATCH_BYTES} \
+                     bytes etcd stores in one object by default: use fewer secrets or containers",
+                    patch.len()
                 ));
             }
+            // kube-core sets the (private) patch type only in `with_patch`, which serialises a
+            // `json_patch::Patch`: give it an empty one, then the bytes serialised once already.
+            let Ok(mut response) = AdmissionResponse::from(request).with_patch(json_patch::Patch(Vec::new()))
+            else {
+                return denied("internal error: the patch could not be serialised".to_owned());
+            };
+            response.patch = Some(patch);
             if !warnings.is_empty() {
                 response.warnings = Some(warnings);
             }

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, SecurityContext, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde::Deserialize as _;
 
 use super::catalogue;
 use super::error::InjectError;
@@ -96,21 +97,22 @@ pub fn agent(spec: &InjectionSpec, role: AgentRole, config_env: &str) -> Contain
     }
 }
 
-/// The agent container as JSON, with `agent-json-patch`/`agent-init-json-patch` applied.
+/// The agent container as JSON text, with `agent-json-patch`/`agent-init-json-patch` applied.
 pub fn agent_json(
     spec: &InjectionSpec,
     role: AgentRole,
     config_env: &str,
-) -> Result<serde_json::Value, InjectError> {
+) -> Result<Box<serde_json::value::RawValue>, InjectError> {
     let container = agent(spec, role, config_env);
-    let mut value = serde_json::to_value(&container).expect("a Container always serialises");
     let (patch, entry) = match role {
         AgentRole::Init => (&spec.init_json_patch, &catalogue::INIT_JSON_PATCH),
         AgentRole::Sidecar | AgentRole::Native => (&spec.json_patch, &catalogue::JSON_PATCH),
     };
     let Some(patch) = patch else {
-        return Ok(value);
+        // The common case: straight from the typed container to JSON text.
+        return Ok(super::patch::raw(&container));
     };
+    let mut value = serde_json::to_value(&container).expect("a Container always serialises");
     let key = catalogue::Name::from(entry).key();
     json_patch::patch(&mut value, &patch.0).map_err(|err| InjectError::JsonPatch {
         key: key.clone(),
@@ -122,7 +124,7 @@ pub fn agent_json(
             err.kind
         ),
     })?;
-    if let Err(err) = serde_json::from_value::<Container>(value.clone()) {
+    if let Err(err) = Container::deserialize(&value) {
         return Err(InjectError::JsonPatch {
             key,
             detail: format!(
@@ -132,7 +134,7 @@ pub fn agent_json(
             ),
         });
     }
-    Ok(value)
+    Ok(super::patch::raw(&value))
 }
 
 fn classify(err: &serde_json::Error) -> &'static str {

@@ -53,7 +53,7 @@ pub enum Decision {
     /// Allowed with a patch.
     Patch {
         /// The RFC 6902 patch.
-        patch: json_patch::Patch,
+        patch: super::patch::PodPatch,
         /// Admission warnings for risky but allowed choices.
         warnings: Vec<String>,
         /// Audit annotations (`ferrovault.dev/…`), never secret values.

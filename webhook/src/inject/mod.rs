@@ -37,6 +37,7 @@ use k8s_openapi::api::core::v1::Pod;
 pub use decision::{Decision, InjectionType};
 pub use defaults::{DEFAULT_AGENT_IMAGE, InjectorDefaults};
 pub use error::InjectError;
+pub use patch::PodPatch;
 
 /// Kubernetes' limit on the total size of an object's annotations (keys and values).
 pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;

@@ -4,25 +4,100 @@
 //! each time, so two appends to an absent array emit two `add <array>`, the second replacing the
 //! first. Here the length of every array the patch touches is tracked as operations are emitted, so
 //! the first append to an absent or empty array creates it and later ones use `/-`.
+//!
+//! Every value is serialised once, straight from its typed `k8s_openapi` object into JSON text
+//! ([`RawValue`]): no `serde_json::Value` tree is built, copied, serialised again and dropped on the
+//! admission path (issue #14). Only an agent container that `agent-json-patch` changes goes through a
+//! `Value`, to apply that patch.
 
 use std::collections::HashMap;
 
 use ferrovault_contract::AgentConfig;
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume};
-use serde_json::{Value, json};
+use serde::ser::{SerializeMap as _, SerializeSeq as _};
+use serde_json::value::RawValue;
 
 use super::annotations::STATUS_KEY;
 use super::container::{self, AgentRole};
 use super::error::InjectError;
 use super::spec::InjectionSpec;
 
+/// One `add` operation, its value already JSON text.
+#[derive(Debug, Clone)]
+pub struct AddOp {
+    /// Where.
+    pub path: PointerBuf,
+    /// What, serialised.
+    pub value: Box<RawValue>,
+}
+
+/// The RFC 6902 patch the webhook answers with: `add` operations only, values pre-serialised.
+/// Serialises (and so compares, and converts with [`PodPatch::to_json_patch`]) as the standard
+/// patch document.
+#[derive(Debug, Clone, Default)]
+pub struct PodPatch(pub Vec<AddOp>);
+
+impl PodPatch {
+    /// The patch document as JSON bytes (what `AdmissionResponse.patch` carries).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let size = self
+            .0
+            .iter()
+            .map(|op| op.path.as_str().len() + op.value.get().len() + 32)
+            .sum::<usize>();
+        let mut out = Vec::with_capacity(size + 2);
+        serde_json::to_writer(&mut out, self).expect("a patch always serialises");
+        out
+    }
+
+    /// The same patch as `json_patch` operations (to apply it: tests, the `inject` CLI, fuzzing).
+    pub fn to_json_patch(&self) -> json_patch::Patch {
+        serde_json::from_slice(&self.to_bytes()).expect("a patch reads back as RFC 6902")
+    }
+}
+
+impl PartialEq for PodPatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(a, b)| a.path == b.path && a.value.get() == b.value.get())
+    }
+}
+
+impl serde::Serialize for PodPatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Op<'a>(&'a AddOp);
+        impl serde::Serialize for Op<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("op", "add")?;
+                map.serialize_entry("path", self.0.path.as_str())?;
+                map.serialize_entry("value", &self.0.value)?;
+                map.end()
+            }
+        }
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for op in &self.0 {
+            seq.serialize_element(&Op(op))?;
+        }
+        seq.end()
+    }
+}
+
+/// `value` as JSON text.
+pub fn raw<T: serde::Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("k8s objects always serialise")
+}
+
 /// Accumulates operations, tracking the length of each array they touch (no copy of the pod).
 #[derive(Debug, Default)]
 pub struct PatchBuilder {
     lens: HashMap<PointerBuf, usize>,
-    ops: Vec<PatchOperation>,
+    ops: Vec<AddOp>,
 }
 
 impl PatchBuilder {
@@ -32,13 +107,13 @@ impl PatchBuilder {
     }
 
     /// `add` at `path` (tokens, unescaped).
-    pub fn add(&mut self, path: &[&str], value: Value) {
+    pub fn add(&mut self, path: &[&str], value: Box<RawValue>) {
         let path = PointerBuf::from_tokens(path.iter().copied());
-        self.ops.push(PatchOperation::Add(AddOperation { path, value }));
+        self.ops.push(AddOp { path, value });
     }
 
     /// Inserts `value` at `index` of the array at `path`, which had `original_len` items in the pod.
-    pub fn insert(&mut self, path: &[&str], original_len: usize, index: usize, value: Value) {
+    pub fn insert(&mut self, path: &[&str], original_len: usize, index: usize, value: Box<RawValue>) {
         *self.len_mut(path, original_len) += 1;
         let index = index.to_string();
         let mut at = path.to_vec();
@@ -48,12 +123,12 @@ impl PatchBuilder {
 
     /// Appends `value` to the array at `path`, which had `original_len` items in the pod: the first
     /// append to an absent or empty array creates it, later ones use `/-`.
-    pub fn append(&mut self, path: &[&str], original_len: usize, value: Value) {
+    pub fn append(&mut self, path: &[&str], original_len: usize, value: Box<RawValue>) {
         let len = self.len_mut(path, original_len);
         let was_empty = *len == 0;
         *len += 1;
         if was_empty {
-            self.add(path, Value::Array(vec![value]));
+            self.add(path, raw(&[&*value]));
         } else {
             let mut with_end = path.to_vec();
             with_end.push("-");
@@ -68,8 +143,8 @@ impl PatchBuilder {
     }
 
     /// Finishes.
-    pub fn finish(self) -> Patch {
-        Patch(self.ops)
+    pub fn finish(self) -> PodPatch {
+        PodPatch(self.ops)
     }
 
     fn len_mut(&mut self, path: &[&str], original_len: usize) -> &mut usize {
@@ -83,8 +158,8 @@ fn mounts_len(c: &Container) -> usize {
     c.volume_mounts.as_ref().map_or(0, Vec::len)
 }
 
-fn memory_volume(name: &str) -> Value {
-    to_value(&Volume {
+fn memory_volume(name: &str) -> Box<RawValue> {
+    raw(&Volume {
         name: name.to_owned(),
         empty_dir: Some(EmptyDirVolumeSource {
             medium: Some("Memory".to_owned()),
@@ -94,8 +169,8 @@ fn memory_volume(name: &str) -> Value {
     })
 }
 
-fn secret_volume(name: &str, secret: &str) -> Value {
-    to_value(&Volume {
+fn secret_volume(name: &str, secret: &str) -> Box<RawValue> {
+    raw(&Volume {
         name: name.to_owned(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.to_owned()),
@@ -105,12 +180,8 @@ fn secret_volume(name: &str, secret: &str) -> Value {
     })
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).expect("k8s objects always serialise")
-}
-
 /// Builds the patch. Fails only when `agent-json-patch`/`agent-init-json-patch` do not apply.
-pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Patch, InjectError> {
+pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<PodPatch, InjectError> {
     let config_env = config.encode_env();
     let injection = spec.injection;
     let native = injection == super::InjectionType::NativeSidecar;
@@ -156,7 +227,7 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Pa
     }
 
     // 7. Secrets mounts in the selected app containers.
-    let app_mounts: Vec<Value> = container::app_mounts(spec).iter().map(to_value).collect();
+    let app_mounts: Vec<Box<RawValue>> = container::app_mounts(spec).iter().map(raw).collect();
     for (i, c) in containers.iter().enumerate() {
         if spec.app_containers.contains(&c.name) {
             let i = i.to_string();
@@ -203,7 +274,7 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Pa
         }
     }
     if let Some(share) = spec.share_process_namespace {
-        b.add(&["spec", "shareProcessNamespace"], Value::Bool(share));
+        b.add(&["spec", "shareProcessNamespace"], raw(&share));
     }
 
     // 9. The classic sidecar.
@@ -214,9 +285,12 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Pa
 
     // 10. The status annotation.
     if pod.metadata.annotations.is_some() {
-        b.add(&["metadata", "annotations", STATUS_KEY], json!("injected"));
+        b.add(&["metadata", "annotations", STATUS_KEY], raw("injected"));
     } else {
-        b.add(&["metadata", "annotations"], json!({ STATUS_KEY: "injected" }));
+        b.add(
+            &["metadata", "annotations"],
+            raw(&std::collections::BTreeMap::from([(STATUS_KEY, "injected")])),
+        );
     }
     Ok(b.finish())
 }

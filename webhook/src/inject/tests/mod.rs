@@ -123,7 +123,7 @@ fn skip_reason(d: Decision) -> &'static str {
 }
 
 struct Patched {
-    patch: json_patch::Patch,
+    patch: PodPatch,
     warnings: Vec<String>,
     audit: BTreeMap<String, String>,
     injection: InjectionType,
@@ -157,14 +157,15 @@ fn patched(pod: &Pod) -> Patched {
     }
 }
 
-fn apply(pod: &Pod, patch: &json_patch::Patch) -> Pod {
+fn apply(pod: &Pod, patch: &PodPatch) -> Pod {
     let mut doc = serde_json::to_value(pod).unwrap();
-    json_patch::patch(&mut doc, &patch.0).expect("patch applies to its pod");
+    json_patch::patch(&mut doc, &patch.to_json_patch().0).expect("patch applies to its pod");
     serde_json::from_value(doc).expect("patched pod is a Pod")
 }
 
-fn ops(patch: &json_patch::Patch) -> Vec<String> {
+fn ops(patch: &PodPatch) -> Vec<String> {
     patch
+        .to_json_patch()
         .0
         .iter()
         .map(|op| {
