@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrovault_contract::go::{
-    BOOL_ACCEPTED, VAULT_DURATION_ACCEPTED, duration_expectation, parse_bool, parse_vault_duration,
-};
+use ferrovault_contract::go::{BOOL_ACCEPTED, parse_bool};
+
 use ferrovault_contract::{AGENT_HOME, AgentConfig, READY_MARKER};
 
 use crate::{Error, Result};
@@ -236,7 +235,7 @@ impl Settings {
             ));
         }
         let timeout = match &vault.client_timeout {
-            Some(v) => duration("vault.client_timeout", v)?,
+            Some(v) => v.get(),
             None => Duration::from_secs(60),
         };
         let method = &cfg.auto_auth.method;
@@ -244,16 +243,8 @@ impl Settings {
             method: with_token_path(parse_method(&method.kind, &method.config)?, overrides),
             mount: mount_name(&method.mount_path, &method.kind),
             backoff: Backoff {
-                base: opt_duration(
-                    "auto_auth.method.min_backoff",
-                    &method.min_backoff,
-                    Duration::from_secs(1),
-                )?,
-                cap: opt_duration(
-                    "auto_auth.method.max_backoff",
-                    &method.max_backoff,
-                    Duration::from_secs(300),
-                )?,
+                base: opt_duration(&method.min_backoff, Duration::from_secs(1)),
+                cap: opt_duration(&method.max_backoff, Duration::from_secs(300)),
             },
             exit_on_err: method.exit_on_err,
         };
@@ -281,33 +272,13 @@ impl Settings {
                         "one of contents or source is required",
                     ));
                 }
-                let perms = match &t.perms {
-                    None => None,
-                    Some(p) => Some(
-                        u32::from_str_radix(p.trim_start_matches("0o"), 8)
-                            .ok()
-                            .filter(|m| *m <= 0o777)
-                            .ok_or_else(|| {
-                                Error::config(
-                                    field("perms"),
-                                    format!(
-                                        "{p:?} is not an octal file mode from 000 to 0777 such as 0600 or 0644 \
-                                         (setuid, setgid and sticky bits are refused)"
-                                    ),
-                                )
-                            })?,
-                    ),
-                };
-                let command = match t.command.as_deref().map(ferrovault_contract::command_argv) {
-                    None => None,
-                    Some(Ok(argv)) => Some(argv).filter(|argv| !argv.is_empty()),
-                    Some(Err(why)) => {
-                        return Err(Error::config(
-                            field("command"),
-                            format!("cannot run without a shell (the agent has none): {why}"),
-                        ));
-                    }
-                };
+                // checked when the config was read (ferrovault_contract::{FileMode, Command})
+                let perms = t.perms.as_ref().map(|p| p.mode());
+                let command = t
+                    .command
+                    .as_ref()
+                    .map(|c| c.argv().to_vec())
+                    .filter(|argv| !argv.is_empty());
                 Ok(TemplateSettings {
                     name: t.name.clone(),
                     destination: remap(&t.destination),
@@ -380,10 +351,9 @@ impl Settings {
                 .unwrap_or_else(|| remap(READY_MARKER)),
             exit_on_retry_failure: tc.exit_on_retry_failure,
             static_secret_render_interval: opt_duration(
-                "template_config.static_secret_render_interval",
                 &tc.static_secret_render_interval,
                 Duration::from_secs(300),
-            )?,
+            ),
             lease_renewal_threshold: threshold,
             max_retries: match vault.max_retries {
                 None | Some(0) => 12,
@@ -529,19 +499,9 @@ fn parse_method(kind: &str, config: &std::collections::BTreeMap<String, String>)
     })
 }
 
-/// Every duration of the agent config is read as Vault Agent reads it (`parseutil.ParseDurationSecond`).
-fn duration(field: &str, value: &str) -> Result<Duration> {
-    parse_vault_duration(value).ok_or_else(|| {
-        let expected = duration_expectation(value, VAULT_DURATION_ACCEPTED);
-        Error::config(field, format!("{value:?} is not {expected}"))
-    })
-}
-
-fn opt_duration(field: &str, value: &Option<String>, default: Duration) -> Result<Duration> {
-    match value.as_deref() {
-        None | Some("") => Ok(default),
-        Some(v) => duration(field, v),
-    }
+/// A duration of the config (checked when read: [`ferrovault_contract::VaultDuration`]), or `default`.
+fn opt_duration(value: &Option<ferrovault_contract::VaultDuration>, default: Duration) -> Duration {
+    value.as_ref().map_or(default, |d| d.get())
 }
 
 #[cfg(test)]

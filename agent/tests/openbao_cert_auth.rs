@@ -48,8 +48,8 @@ fn cert_method(config: &[(&str, &str)]) -> AuthMethod {
     AuthMethod {
         kind: "cert".into(),
         mount_path: "auth/cert".into(),
-        min_backoff: Some("100ms".into()),
-        max_backoff: Some("500ms".into()),
+        min_backoff: Some("100ms".parse().unwrap()),
+        max_backoff: Some("500ms".parse().unwrap()),
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

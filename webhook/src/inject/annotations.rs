@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferrovault_contract::go;
+use ferrovault_contract::{VaultDuration, go};
 
 use super::catalogue::{Annotation, Kind, Name, Prefix, Scope};
 use super::error::InjectError;
@@ -142,7 +142,7 @@ impl<'a> Annotations<'a> {
         &self,
         name: impl Into<Name<'n>>,
         default: &str,
-    ) -> Result<Option<String>, InjectError> {
+    ) -> Result<Option<VaultDuration>, InjectError> {
         let name = name.into();
         debug_assert!(
             matches!(name.entry.kind, Kind::Duration | Kind::Timeout),
@@ -158,7 +158,7 @@ impl<'a> Annotations<'a> {
         &self,
         name: impl Into<Name<'n>>,
         default: &str,
-    ) -> Result<Option<String>, InjectError> {
+    ) -> Result<Option<VaultDuration>, InjectError> {
         let name = name.into();
         debug_assert_eq!(name.entry.kind, Kind::VaultDuration, "{}", name.entry.name);
         self.checked_duration_or(
@@ -175,18 +175,17 @@ impl<'a> Annotations<'a> {
         default: &str,
         parse: fn(&str) -> Option<std::time::Duration>,
         accepted: &'static str,
-    ) -> Result<Option<String>, InjectError> {
+    ) -> Result<Option<VaultDuration>, InjectError> {
         let value = self.value(name).unwrap_or(default);
         if value.is_empty() {
             return Ok(None);
         }
+        let invalid =
+            || InjectError::invalid(self.key(name), value, go::duration_expectation(value, accepted));
+        // the agent reads every duration in Vault's format, which takes every Go duration too
         match parse(value) {
-            Some(_) => Ok(Some(value.to_owned())),
-            None => Err(InjectError::invalid(
-                self.key(name),
-                value,
-                go::duration_expectation(value, accepted),
-            )),
+            Some(_) => value.parse::<VaultDuration>().map(Some).map_err(|_| invalid()),
+            None => Err(invalid()),
         }
     }
 

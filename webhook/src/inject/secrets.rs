@@ -35,9 +35,9 @@ pub struct SecretSpec {
     /// Absolute, normalised destination inside `mount_path`.
     pub destination: String,
     /// `agent-inject-perms-<name>`.
-    pub perms: Option<String>,
+    pub perms: Option<ferrovault_contract::FileMode>,
     /// `agent-inject-command-<name>`.
-    pub command: Option<String>,
+    pub command: Option<ferrovault_contract::Command>,
     /// `error-on-missing-key-<name>`.
     pub error_on_missing_key: bool,
     /// `agent-template-left-delim-<name>` (default `{{`).
@@ -131,16 +131,13 @@ pub fn parse(
             reason,
         })?;
         let perms = match annotations.get(per(&cat::INJECT_PERMS)) {
-            Some(e) if !e.value.is_empty() => {
-                if !is_octal_mode(e.value) {
-                    return Err(InjectError::invalid(
-                        e.key,
-                        e.value,
-                        "an octal file mode from 000 to 0777, such as 0600 or 0440 (setuid, setgid and sticky bits are refused)",
-                    ));
-                }
-                Some(e.value.to_owned())
-            }
+            Some(e) if !e.value.is_empty() => Some(e.value.parse().ok().filter(|_| is_octal_mode(e.value)).ok_or_else(|| {
+                InjectError::invalid(
+                    e.key,
+                    e.value,
+                    "an octal file mode from 000 to 0777, such as 0600 or 0440 (setuid, setgid and sticky bits are refused)",
+                )
+            })?),
             _ => None,
         };
         let error_on_missing_key = annotations.bool_or(per(&cat::ERROR_ON_MISSING_KEY), false)?;
@@ -148,16 +145,17 @@ pub fn parse(
             annotations.non_empty(per(entry)).unwrap_or(default).to_owned()
         };
         let command_key = per(&cat::INJECT_COMMAND);
-        let command = annotations.non_empty(command_key).map(str::to_owned);
-        if let Some(command) = &command
-            && let Err(why) = ferrovault_contract::command_argv(command)
-        {
-            // The agent refuses it at start (it runs commands without a shell): refuse the pod now.
-            return Err(InjectError::invalid_secret(
-                annotations.key(command_key),
-                format!("a command the agent can run without a shell, but {why}"),
-            ));
-        }
+        // The agent runs commands without a shell: one it could not run refuses the pod now.
+        let command = match annotations.non_empty(command_key) {
+            None => None,
+            Some(text) => Some(text.parse::<ferrovault_contract::Command>().map_err(|_| {
+                let why = ferrovault_contract::command_argv(text).err().unwrap_or_default();
+                InjectError::invalid_secret(
+                    annotations.key(command_key),
+                    format!("a command the agent can run without a shell, but {why}"),
+                )
+            })?),
+        };
         secrets.push(SecretSpec {
             command,
             left_delimiter: delim(&cat::TEMPLATE_LEFT_DELIM, "{{"),

@@ -187,10 +187,11 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         _ => None,
     };
     let client_timeout = match a.get(&cat::CLIENT_TIMEOUT) {
-        Some(e) if !e.value.is_empty() => Some(match parse_non_negative(e.value) {
-            Some(seconds) => format!("{seconds}s"),
-            None => a.duration_or(&cat::CLIENT_TIMEOUT, "")?.unwrap_or_default(),
-        }),
+        Some(e) if !e.value.is_empty() => match parse_non_negative(e.value) {
+            // vault-k8s passes whole seconds on as "<n>s"
+            Some(seconds) => format!("{seconds}s").parse().ok(),
+            None => a.duration_or(&cat::CLIENT_TIMEOUT, "")?,
+        },
         _ => None,
     };
     // vault-k8s: the annotation, else the injector's default
