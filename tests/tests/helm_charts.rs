@@ -489,7 +489,7 @@ fn ferrovault_defaults_render_an_ha_auto_tls_injector() {
             (
                 "coordination.k8s.io".into(),
                 "leases".into(),
-                vec!["get".into(), "update".into()],
+                vec!["get".into(), "patch".into()],
                 vec![lease]
             ),
         ]

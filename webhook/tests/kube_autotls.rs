@@ -51,7 +51,7 @@ metadata: {{name: "{mwc}", namespace: {WEBHOOK_NS}}}
 rules:
   - {{apiGroups: [""], resources: [secrets], resourceNames: ["{secret}"], verbs: [get, update]}}
   - {{apiGroups: [""], resources: [secrets], verbs: [create]}}
-  - {{apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: ["{lease}"], verbs: [get, update]}}
+  - {{apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: ["{lease}"], verbs: [get, patch]}}
   - {{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [create]}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1

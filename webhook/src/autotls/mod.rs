@@ -42,9 +42,8 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrovault_certs::{Ca, Leaf};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use rustls::client::WebPkiServerVerifier;
@@ -188,9 +187,9 @@ impl AutoTlsConfig {
                 self.ca_validity, self.leaf_validity
             )));
         }
-        if self.renew_interval.is_zero() || self.lease_duration < self.renew_interval * 2 {
+        if self.renew_interval < Duration::from_secs(1) || self.lease_duration < self.renew_interval * 2 {
             return Err(Error::Config(format!(
-                "--leader-lease-duration ({:?}) must be at least twice --leader-renew-interval ({:?}), which must not be 0",
+                "--leader-lease-duration ({:?}) must be at least twice --leader-renew-interval ({:?}), which must be at least 1s (the Lease counts whole seconds)",
                 self.lease_duration, self.renew_interval
             )));
         }
@@ -289,7 +288,7 @@ async fn run(
     let ns = config.namespace.as_str();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let mut elector = Elector::new(Api::namespaced(client, ns), &config);
+    let mut election: Option<Election> = None;
     let mut loaded: Option<(String, String)> = None;
     let mut backoff = Backoff::new(
         config.renew_interval.min(Duration::from_secs(1)),
@@ -297,7 +296,17 @@ async fn run(
     );
     let mut next_check = Instant::now();
     loop {
-        let leading = elector.tick().await;
+        if election.as_ref().and_then(Election::leading).is_none() {
+            election = match Election::start(client.clone(), &config).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "auto TLS: election failed; retrying");
+                    error_tx.send_replace(Some(e.to_string()));
+                    None
+                }
+            };
+        }
+        let leading = election.as_ref().and_then(Election::leading).unwrap_or(false);
         if leader_tx.send_replace(leading) != leading {
             if leading {
                 tracing::info!(lease = %config.lease, identity = %config.identity, "auto TLS: became leader");
@@ -339,13 +348,23 @@ async fn run(
         } else {
             until_check.min(config.renew_interval)
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut stop => {
-                elector.release().await;
-                leader_tx.send_replace(false);
-                return;
+        let changed = async {
+            match election.as_mut() {
+                Some(e) => e.changed().await,
+                None => std::future::pending().await,
             }
+        };
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = changed => false,
+            _ = &mut stop => true,
+        };
+        if stopped {
+            if let Some(election) = election.take() {
+                election.release().await;
+            }
+            leader_tx.send_replace(false);
+            return;
         }
     }
 }
