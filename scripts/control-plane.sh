@@ -2,7 +2,7 @@
 # Builds the real Kubernetes control plane the end-to-end tests run against (test infrastructure
 # only; nothing here ships): kube-apiserver, kube-controller-manager and kubectl from
 # k8s.io/kubernetes v1.34.4 and etcd v3.6.4 (the version that release pins), all from the Go module
-# proxy, pinned by tests/e2e/go.mod + go.sum. (kubectl is built too so the client always matches the
+# proxy, pinned by tests/control-plane/go.mod + go.sum. (kubectl is built too so the client always matches the
 # server, whatever kubectl the machine has.) Binaries go to a cache outside the repo keyed by version:
 #   ${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-v1.34.4/bin/{kube-apiserver,kube-controller-manager,kubectl,etcd}
 # A warm cache costs nothing. A cold build takes 10-25 minutes on 2 cores; it runs under `nice`.
@@ -14,7 +14,7 @@ set -euo pipefail
 
 K8S_VERSION=v1.34.4
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MODULE="$ROOT/tests/e2e"
+MODULE="$ROOT/tests/control-plane"
 CACHE="${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}"
 BIN="$CACHE/k8s-$K8S_VERSION/bin"
 log() { echo "control-plane: $*" >&2; }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::secret::Secret;
+use crate::credential::Credential;
 use crate::settings::{AuthSettings, Method};
 use crate::vault::{Login, TokenClient, TokenInfo, Vault};
 use crate::{Error, Result};
@@ -61,7 +61,7 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
             let role_id = read_secret_file(role_id_file, false)?;
             let secret_id = match secret_id_file {
                 Some(path) => read_secret_file(path, *remove_secret_id_file)?,
-                None => Secret::default(),
+                None => Credential::default(),
             };
             vault
                 .login(Login::AppRole {
@@ -95,7 +95,7 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
                 .map_err(fail)?
         }
         Method::TokenFile { path } => read_secret_file(path, false)?,
-        Method::Token => Secret::new(
+        Method::Token => Credential::new(
             std::env::var("VAULT_TOKEN")
                 .or_else(|_| std::env::var("BAO_TOKEN"))
                 .map_err(|_| fail("the token method needs env VAULT_TOKEN".into()))?,
@@ -176,10 +176,10 @@ pub async fn keep_alive(session: &Session) {
     }
 }
 
-fn read_secret_file(path: &Path, remove: bool) -> Result<Secret> {
+fn read_secret_file(path: &Path, remove: bool) -> Result<Credential> {
     let text = std::fs::read_to_string(path).map_err(Error::io("reading", path))?;
     if remove {
         std::fs::remove_file(path).map_err(Error::io("removing", path))?;
     }
-    Ok(Secret::new(text.trim()))
+    Ok(Credential::new(text.trim()))
 }

@@ -167,7 +167,7 @@ fn check_ca_file(path: &std::path::Path) -> Result<(), Error> {
 
 /// Exit codes of `inject`: 0 allowed, 1 denied, 2 unreadable input.
 pub fn run_inject(args: &InjectArgs) -> i32 {
-    match inject(args) {
+    match dry_run(args) {
         Ok((out, denial, warnings)) => {
             // Warnings go to stderr in every output mode (kubectl shows them the same way).
             for warning in warnings {
@@ -354,9 +354,9 @@ fn add_service_account_token(pod: &mut serde_json::Value) {
     }
 }
 
-/// Runs one offline admission. Returns the output text, and the denial message if denied.
-/// The admission of one input: the requested output, the denial if any, and the admission warnings.
-pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>), Error> {
+/// The `inject` subcommand's work, offline: the admission of one input — the requested output, the
+/// denial if any, and the admission warnings.
+pub fn dry_run(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>), Error> {
     let input = read_input(args)?;
     let native_supported = args
         .kubernetes_version

@@ -16,8 +16,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 
+use crate::credential::Credential;
 use crate::error::chain;
-use crate::secret::Secret;
 use crate::settings::VaultSettings;
 use crate::{Error, Result};
 
@@ -44,7 +44,7 @@ pub enum Login<'a> {
         /// Vault role.
         role: &'a str,
         /// The service-account token.
-        jwt: &'a Secret,
+        jwt: &'a Credential,
     },
     /// `auth/<mount>/login` with a JWT.
     Jwt {
@@ -53,16 +53,16 @@ pub enum Login<'a> {
         /// Vault role.
         role: &'a str,
         /// The JWT.
-        jwt: &'a Secret,
+        jwt: &'a Credential,
     },
     /// `auth/<mount>/login` with AppRole credentials.
     AppRole {
         /// Mount without `auth/`.
         mount: &'a str,
         /// Role id.
-        role_id: &'a Secret,
+        role_id: &'a Credential,
         /// Secret id (may be empty).
-        secret_id: &'a Secret,
+        secret_id: &'a Credential,
     },
     /// `auth/<mount>/login` with the client certificate this client presents.
     Cert {
@@ -162,7 +162,7 @@ impl Vault {
     }
 
     /// The client of one login session: `token` for every request it makes.
-    pub fn client(&self, token: Secret) -> Result<TokenClient> {
+    pub fn client(&self, token: Credential) -> Result<TokenClient> {
         let vaultrs = self.vaultrs(token.expose())?;
         Ok(TokenClient::new(self.clone(), token, vaultrs))
     }
@@ -187,7 +187,7 @@ impl Vault {
     }
 
     /// Logs in through one of vaultrs's auth helpers; returns the client token.
-    pub async fn login(&self, login: Login<'_>) -> std::result::Result<Secret, String> {
+    pub async fn login(&self, login: Login<'_>) -> std::result::Result<Credential, String> {
         let client = self.vaultrs("").map_err(|e| e.to_string())?;
         let client = &client;
         let auth = async {
@@ -208,7 +208,7 @@ impl Vault {
         }
         .await
         .map_err(|e| describe(&e))?;
-        Ok(Secret::new(auth.client_token))
+        Ok(Credential::new(auth.client_token))
     }
 }
 

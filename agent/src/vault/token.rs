@@ -8,19 +8,19 @@ use serde_json::{Value, json};
 use vaultrs::client::{Client as _, VaultClient};
 
 use super::{Response, TokenInfo, Vault, api_errors, vault_err};
+use crate::credential::Credential;
 use crate::error::chain;
-use crate::secret::Secret;
 use crate::{Error, Result};
 
 /// Vault with one token: token lifecycle through vaultrs, secrets and leases through raw requests.
 pub struct TokenClient {
     vault: Vault,
-    token: Secret,
+    token: Credential,
     vaultrs: VaultClient,
 }
 
 impl TokenClient {
-    pub(super) fn new(vault: Vault, token: Secret, vaultrs: VaultClient) -> Self {
+    pub(super) fn new(vault: Vault, token: Credential, vaultrs: VaultClient) -> Self {
         Self {
             vault,
             token,
@@ -29,7 +29,7 @@ impl TokenClient {
     }
 
     /// The client token (for the sinks).
-    pub fn token(&self) -> &Secret {
+    pub fn token(&self) -> &Credential {
         &self.token
     }
 
