@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrovault_contract::go;
 
 use crate::inject::InjectorDefaults;
+use crate::inject::defaults::vault_k8s;
 
 /// ferrovault's mutating admission webhook (vault-k8s compatible).
 #[derive(Debug, Parser)]
@@ -74,10 +75,10 @@ pub struct InjectorArgs {
     )]
     pub agent_image: String,
     /// Auto-auth method type.
-    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_TYPE", default_value = "kubernetes")]
+    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_TYPE", default_value = vault_k8s::AUTH_TYPE)]
     pub vault_auth_type: String,
     /// Mount path of the auth method.
-    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_PATH", default_value = "auth/kubernetes")]
+    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_PATH", default_value = vault_k8s::AUTH_PATH)]
     pub vault_auth_path: String,
     /// Vault Enterprise namespace.
     #[arg(long, env = "AGENT_INJECT_VAULT_NAMESPACE", default_value = "")]
@@ -97,10 +98,10 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_REVOKE_ON_SHUTDOWN", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
     pub revoke_on_shutdown: bool,
     /// UID of the agent containers.
-    #[arg(long, env = "AGENT_INJECT_RUN_AS_USER", default_value_t = 100)]
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_USER", default_value_t = vault_k8s::RUN_AS_USER)]
     pub run_as_user: i64,
     /// GID of the agent containers.
-    #[arg(long, env = "AGENT_INJECT_RUN_AS_GROUP", default_value_t = 1000)]
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_GROUP", default_value_t = vault_k8s::RUN_AS_GROUP)]
     pub run_as_group: i64,
     /// Run the agents with the UID of the pod's first container.
     #[arg(long, env = "AGENT_INJECT_RUN_AS_SAME_USER", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
@@ -109,22 +110,22 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_SET_SECURITY_CONTEXT", default_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     pub set_security_context: bool,
     /// Template of secrets without one of their own: `map` or `json`.
-    #[arg(long, env = "AGENT_INJECT_DEFAULT_TEMPLATE", default_value = "map", value_parser = default_template)]
+    #[arg(long, env = "AGENT_INJECT_DEFAULT_TEMPLATE", default_value = vault_k8s::DEFAULT_TEMPLATE, value_parser = default_template)]
     pub default_template: String,
     /// CPU request of each agent container ("" = none).
-    #[arg(long, env = "AGENT_INJECT_CPU_REQUEST", default_value = "250m")]
+    #[arg(long, env = "AGENT_INJECT_CPU_REQUEST", default_value = vault_k8s::CPU_REQUEST)]
     pub cpu_request: String,
     /// Memory request of each agent container.
-    #[arg(long, env = "AGENT_INJECT_MEM_REQUEST", default_value = "64Mi")]
+    #[arg(long, env = "AGENT_INJECT_MEM_REQUEST", default_value = vault_k8s::MEM_REQUEST)]
     pub memory_request: String,
     /// Ephemeral-storage request of each agent container.
     #[arg(long, env = "AGENT_INJECT_EPHEMERAL_REQUEST", default_value = "")]
     pub ephemeral_storage_request: String,
     /// CPU limit of each agent container.
-    #[arg(long, env = "AGENT_INJECT_CPU_LIMIT", default_value = "500m")]
+    #[arg(long, env = "AGENT_INJECT_CPU_LIMIT", default_value = vault_k8s::CPU_LIMIT)]
     pub cpu_limit: String,
     /// Memory limit of each agent container.
-    #[arg(long, env = "AGENT_INJECT_MEM_LIMIT", default_value = "128Mi")]
+    #[arg(long, env = "AGENT_INJECT_MEM_LIMIT", default_value = vault_k8s::MEM_LIMIT)]
     pub memory_limit: String,
     /// Ephemeral-storage limit of each agent container.
     #[arg(long, env = "AGENT_INJECT_EPHEMERAL_LIMIT", default_value = "")]
@@ -333,8 +334,8 @@ impl InjectorArgs {
             auth_max_backoff: self.auth_max_backoff.clone(),
             disable_idle_connections: self.disable_idle_connections.clone(),
             disable_keep_alives: self.disable_keep_alives.clone(),
-            log_level: "info".to_owned(),
-            log_format: "standard".to_owned(),
+            log_level: vault_k8s::LOG_LEVEL.to_owned(),
+            log_format: vault_k8s::LOG_FORMAT.to_owned(),
             native_sidecar: match self.native_sidecar {
                 NativeSidecar::Always => true,
                 NativeSidecar::Never => false,
@@ -539,6 +540,16 @@ mod tests {
         ] {
             assert!(envs.iter().any(|e| e == name), "{name} is not honoured");
         }
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_injector_defaults() {
+        // one table (inject::defaults::vault_k8s): flags and InjectorDefaults::default() agree
+        let cli = Cli::try_parse_from(["x", "inject", "--file", "p"]).unwrap();
+        let Command::Inject(args) = cli.command else {
+            panic!("inject")
+        };
+        assert_eq!(args.injector.defaults(false), InjectorDefaults::default());
     }
 
     #[test]
