@@ -419,7 +419,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 /// Refuses pods whose own containers, volumes or mounts clash with what the patch adds (the API
 /// server would reject the patched pod with a less helpful message).
 pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectError> {
-    use super::container as c;
+    use super::names as c;
     let Some(pod_spec) = pod.spec.as_ref() else {
         return Ok(());
     };

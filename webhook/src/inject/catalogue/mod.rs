@@ -12,8 +12,14 @@ pub use entries::*;
 
 use std::fmt::Write as _;
 
-use super::annotations::{FERROVAULT_PREFIX, OPENBAO_PREFIX, VAULT_PREFIX};
 use super::defaults::InjectorDefaults;
+
+/// Prefix of vault-k8s annotations.
+pub const VAULT_PREFIX: &str = "vault.hashicorp.com/";
+/// Prefix of openbao-k8s annotations, accepted as aliases (the `vault.hashicorp.com/` key wins).
+pub const OPENBAO_PREFIX: &str = "openbao.org/";
+/// Prefix of ferrovault's own annotations.
+pub const FERROVAULT_PREFIX: &str = "ferrovault.dev/";
 
 /// The key prefix an annotation lives under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
