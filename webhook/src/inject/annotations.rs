@@ -6,15 +6,9 @@ use std::collections::BTreeMap;
 use ferrovault_contract::go;
 
 use super::catalogue::{Annotation, Kind, Name, Prefix, Scope};
+pub use super::catalogue::{FERROVAULT_PREFIX, OPENBAO_PREFIX, VAULT_PREFIX};
 use super::error::InjectError;
 use super::quantity;
-
-/// Prefix of vault-k8s annotations.
-pub const VAULT_PREFIX: &str = "vault.hashicorp.com/";
-/// Prefix of openbao-k8s annotations, accepted as aliases (the `vault.hashicorp.com/` key wins).
-pub const OPENBAO_PREFIX: &str = "openbao.org/";
-/// Prefix of ferrovault's own annotations.
-pub const FERROVAULT_PREFIX: &str = "ferrovault.dev/";
 
 /// Annotation written by the patch; `injected` means "already done".
 pub const STATUS_KEY: &str = "vault.hashicorp.com/agent-inject-status";

@@ -18,33 +18,10 @@ use super::catalogue;
 use super::error::InjectError;
 use super::spec::{AgentResources, InjectionSpec, RunAs};
 
-/// Path of the agent binary in the image.
-pub const AGENT_BINARY: &str = "/ferrovault-agent";
-/// Name of the classic init container.
-pub const INIT_NAME: &str = "vault-agent-init";
-/// Name of the sidecar (classic or native).
-pub const SIDECAR_NAME: &str = "vault-agent";
-/// Home volume of the init container.
-pub const HOME_INIT_VOLUME: &str = "home-init";
-/// Home volume of the sidecar.
-pub const HOME_SIDECAR_VOLUME: &str = "home-sidecar";
-/// The shared secrets volume.
-pub const SECRETS_VOLUME: &str = "vault-secrets";
-/// `agent-extra-secret` volume.
-pub const EXTRA_SECRETS_VOLUME: &str = "extra-secrets";
-/// Where the extra secret is mounted.
-pub const EXTRA_SECRETS_PATH: &str = "/vault/custom";
-/// `tls-secret` volume.
-pub const TLS_VOLUME: &str = "vault-tls-secrets";
-/// Where the TLS secret is mounted.
-pub const TLS_PATH: &str = "/vault/tls";
-/// Startup probe failure threshold of the native sidecar (with a 1 s period: 5 minutes).
-pub const NATIVE_STARTUP_FAILURE_THRESHOLD: i32 = 300;
-
-/// Name of the i-th per-secret volume.
-pub fn custom_volume_name(i: usize) -> String {
-    format!("vault-secrets-custom-{i}")
-}
+pub use super::names::{
+    AGENT_BINARY, EXTRA_SECRETS_PATH, EXTRA_SECRETS_VOLUME, HOME_INIT_VOLUME, HOME_SIDECAR_VOLUME, INIT_NAME,
+    NATIVE_STARTUP_FAILURE_THRESHOLD, SECRETS_VOLUME, SIDECAR_NAME, TLS_PATH, TLS_VOLUME, custom_volume_name,
+};
 
 /// Which agent container to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -245,7 +245,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             "agent image {image:?} ({} or the injector's --agent-image) {problem}: the agent containers run \
              /ferrovault-agent, which that image lacks; use {}",
             a.key(&cat::IMAGE),
-            super::DEFAULT_AGENT_IMAGE
+            super::defaults::DEFAULT_AGENT_IMAGE
         );
         if strict {
             return Err(InjectError::Pod(message));
@@ -418,7 +418,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 /// Refuses pods whose own containers, volumes or mounts clash with what the patch adds (the API
 /// server would reject the patched pod with a less helpful message).
 pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectError> {
-    use super::container as c;
+    use super::names as c;
     let Some(pod_spec) = pod.spec.as_ref() else {
         return Ok(());
     };

@@ -1,8 +1,8 @@
 //! The annotation catalogue: one table ([`ALL`], in `entries.rs`) of every annotation ferrovault
 //! knows — name, value kind, default, scope, support and a one-line effect.
 //!
-//! Everything else is derived from it: the readers ([`super::annotations::Annotations`]) take an
-//! entry rather than a name, so no annotation is read without being listed; [`find`] tells the
+//! Everything else is derived from it: the readers (`annotations::Annotations`) take an entry
+//! rather than a name, so no annotation is read without being listed; [`find`] tells the
 //! unknown-annotation and not-supported warnings what a key is; and [`markdown`] renders the
 //! README's annotation table, which a test keeps in step.
 
@@ -12,8 +12,14 @@ pub use entries::*;
 
 use std::fmt::Write as _;
 
-use super::annotations::{FERROVAULT_PREFIX, OPENBAO_PREFIX, VAULT_PREFIX};
 use super::defaults::InjectorDefaults;
+
+/// Prefix of vault-k8s annotations.
+pub const VAULT_PREFIX: &str = "vault.hashicorp.com/";
+/// Prefix of openbao-k8s annotations, accepted as aliases (the `vault.hashicorp.com/` key wins).
+pub const OPENBAO_PREFIX: &str = "openbao.org/";
+/// Prefix of ferrovault's own annotations.
+pub const FERROVAULT_PREFIX: &str = "ferrovault.dev/";
 
 /// The key prefix an annotation lives under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
