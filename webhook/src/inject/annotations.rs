@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use ferrovault_contract::{VaultDuration, go};
 
 use super::catalogue::{Annotation, Kind, Name, Prefix, Scope};
+pub use super::catalogue::{FERROVAULT_PREFIX, OPENBAO_PREFIX, VAULT_PREFIX};
 use super::error::InjectError;
 use super::quantity;
-
-pub use super::catalogue::{FERROVAULT_PREFIX, OPENBAO_PREFIX, VAULT_PREFIX};
 
 /// Annotation written by the patch; `injected` means "already done".
 pub const STATUS_KEY: &str = "vault.hashicorp.com/agent-inject-status";

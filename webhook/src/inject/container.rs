@@ -18,10 +18,10 @@ use super::catalogue;
 use super::error::InjectError;
 use super::spec::{AgentResources, InjectionSpec, RunAs};
 
-pub use super::names::*;
-
-/// Startup probe failure threshold of the native sidecar (with a 1 s period: 5 minutes).
-pub const NATIVE_STARTUP_FAILURE_THRESHOLD: i32 = 300;
+pub use super::names::{
+    AGENT_BINARY, EXTRA_SECRETS_PATH, EXTRA_SECRETS_VOLUME, HOME_INIT_VOLUME, HOME_SIDECAR_VOLUME, INIT_NAME,
+    NATIVE_STARTUP_FAILURE_THRESHOLD, SECRETS_VOLUME, SIDECAR_NAME, TLS_PATH, TLS_VOLUME, custom_volume_name,
+};
 
 /// Which agent container to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! The names the patch gives what it adds (containers, volumes, mount paths): shared by the
-//! container builder and the conflict check.
+//! The names of what the patch adds to a pod: the agent containers and binary, their volumes and
+//! mount paths. A leaf module: the patch builds them (`container.rs`, `patch.rs`) and the spec
+//! checks that a pod does not already use them (`spec::check_conflicts`).
 
 /// Path of the agent binary in the image.
 pub const AGENT_BINARY: &str = "/ferrovault-agent";
@@ -21,6 +22,8 @@ pub const EXTRA_SECRETS_PATH: &str = "/vault/custom";
 pub const TLS_VOLUME: &str = "vault-tls-secrets";
 /// Where the TLS secret is mounted.
 pub const TLS_PATH: &str = "/vault/tls";
+/// Startup probe failure threshold of the native sidecar (with a 1 s period: 5 minutes).
+pub const NATIVE_STARTUP_FAILURE_THRESHOLD: i32 = 300;
 
 /// Name of the i-th per-secret volume.
 pub fn custom_volume_name(i: usize) -> String {

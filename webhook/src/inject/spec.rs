@@ -246,7 +246,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             "agent image {image:?} ({} or the injector's --agent-image) {problem}: the agent containers run \
              /ferrovault-agent, which that image lacks; use {}",
             a.key(&cat::IMAGE),
-            super::DEFAULT_AGENT_IMAGE
+            super::defaults::DEFAULT_AGENT_IMAGE
         );
         if strict {
             return Err(InjectError::Pod(message));

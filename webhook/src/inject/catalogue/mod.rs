@@ -1,8 +1,8 @@
 //! The annotation catalogue: one table ([`ALL`], in `entries.rs`) of every annotation ferrovault
 //! knows — name, value kind, default, scope, support and a one-line effect.
 //!
-//! Everything else is derived from it: the readers ([`super::annotations::Annotations`]) take an
-//! entry rather than a name, so no annotation is read without being listed; [`find`] tells the
+//! Everything else is derived from it: the readers (`annotations::Annotations`) take an entry
+//! rather than a name, so no annotation is read without being listed; [`find`] tells the
 //! unknown-annotation and not-supported warnings what a key is; and [`markdown`] renders the
 //! README's annotation table, which a test keeps in step.
 
