@@ -97,7 +97,8 @@ pub fn parse(
 ) -> Result<Vec<SecretSpec>, InjectError> {
     let mut secrets = Vec::new();
     for raw in discover_names(annotations) {
-        let per = |prefix: &str| format!("{prefix}{raw}");
+        // concat, not format!: a dozen keys per secret, on every admission
+        let per = |prefix: &str| [prefix, raw.as_str()].concat();
         let preserve = match annotations.get(&per("preserve-secret-case-")) {
             Some(e) => parse_bool(e)?,
             None => global_preserve_case,
@@ -122,13 +123,13 @@ pub fn parse(
             None => global_mount.to_owned(),
         };
         let file_key = per("agent-inject-file-");
-        let (file, key) = match annotations.non_empty(&file_key) {
-            Some(file) => (file, annotations.key(&file_key)),
-            None => (name.as_str(), annotations.key(&per(SECRET_PREFIX))),
+        let (file, key_suffix) = match annotations.non_empty(&file_key) {
+            Some(file) => (file, file_key),
+            None => (name.as_str(), per(SECRET_PREFIX)),
         };
         let destination = destination(&mount_path, file).map_err(|reason| InjectError::Destination {
             name: name.clone(),
-            key,
+            key: annotations.key(&key_suffix),
             mount_path: mount_path.clone(),
             reason,
         })?;
@@ -206,7 +207,14 @@ pub fn destination(mount: &str, file: &str) -> Result<String, &'static str> {
     if parts.is_empty() {
         return Err("the file name is empty");
     }
-    Ok(format!("{}/{}", mount.trim_end_matches('/'), parts.join("/")))
+    let mount = mount.trim_end_matches('/');
+    let mut path = String::with_capacity(mount.len() + file.len() + 1);
+    path.push_str(mount);
+    for part in parts {
+        path.push('/');
+        path.push_str(part);
+    }
+    Ok(path)
 }
 
 /// Splits a path into its components, dropping empty and `.` ones; `None` if any is `..`.
