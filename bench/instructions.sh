@@ -66,9 +66,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # run SERVER_KIND BODY N: sets TOTAL to callgrind's instruction total for a server that answered N
 # requests (not in a subshell, so that the EXIT trap can stop a server left running)
 run() {
-  local kind="$1" body="$2" n="$3" port file ready cmd
+  local kind="$1" body="$2" n="$3" port file ready cmd slog
   port=$(free_port)
   file="$OUT/callgrind.$kind.$body.$n.out"
+  slog="$OUT/server.$kind.$body.$n.log"
+  rm -f "$slog"
   if [ "$kind" = ours ]; then
     cmd=("$BIN" serve --listen "127.0.0.1:$port" --vault-address https://vault.vault.svc:8200
       --tls-cert-file "$OUT/certs/tls.crt" --tls-key-file "$OUT/certs/tls.key" --native-sidecar never)
@@ -81,15 +83,15 @@ run() {
   # GODEBUG: Go's signal-based preemption trips callgrind (an assertion in its signal handling); it
   # changes scheduling only, not the work of a request. Rust ignores the variable.
   GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file="$file" "${cmd[@]}" \
-    >"$OUT/server.log" 2>&1 &
+    >"$slog" 2>&1 &
   SERVER=$!
   # Ready when the server says so (a probe request would add instructions of its own).
   for _ in $(seq 600); do
-    grep -q "$ready" "$OUT/server.log" && break
-    kill -0 "$SERVER" 2>/dev/null || die "the $kind server did not start: $(tail -5 "$OUT/server.log")"
+    grep -qs "$ready" "$slog" && break
+    kill -0 "$SERVER" 2>/dev/null || die "the $kind server did not start: $(tail -5 "$slog")"
     sleep 0.1
   done
-  grep -q "$ready" "$OUT/server.log" || die "the $kind server was not ready within 60 s"
+  grep -qs "$ready" "$slog" || die "the $kind server was not ready within 60 s"
   local h1=(); [ "$PROTO" = h1 ] && h1=(--h1)
   h2load "${h1[@]}" -n "$n" -c 1 -m 1 -H 'content-type: application/json' -d "$OUT/$body.json" \
     "https://127.0.0.1:$port/mutate" >"$OUT/h2load.txt" 2>&1 || true

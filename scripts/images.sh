@@ -11,7 +11,8 @@
 # version in Cargo.toml (the chart's appVersion must agree). Archives:
 #   ${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/images/<name>-<version>.oci.tar
 # Binaries are built in their own target dir (target-static) under `nice`, so a normal debug build
-# is not invalidated by the static RUSTFLAGS. buildah's storage lives in the cache too (vfs driver,
+# is not invalidated by the static RUSTFLAGS; one cargo invocation each (no feature unification
+# between them), the agent with the `small` profile (fat LTO). buildah's storage lives in the cache too (vfs driver,
 # chroot isolation: no daemon, no overlay mounts, nothing under /var/lib/containers).
 set -euo pipefail
 
@@ -93,17 +94,26 @@ build() {
   need_buildah
   mkdir -p "$OUT"
   log "building static ferrovault-webhook and ferrovault-agent ($TARGET, crt-static) in $STATIC_TARGET_DIR"
-  # --target makes RUSTFLAGS apply to the binaries only, not to build scripts and proc macros
-  (cd "$ROOT" && CARGO_TARGET_DIR="$STATIC_TARGET_DIR" RUSTFLAGS="-C target-feature=+crt-static" \
-    nice -n 10 "$CARGO" build --release --locked --target "$TARGET" \
-    -p ferrovault-webhook -p ferrovault-agent)
-  local bin="$STATIC_TARGET_DIR/$TARGET/release" context bundle
-  for b in ferrovault-webhook ferrovault-agent; do
-    if ! file_is_static "$bin/$b"; then log "$bin/$b is not statically linked"; exit 1; fi
+  # --target makes RUSTFLAGS apply to the binaries only, not to build scripts and proc macros.
+  # One cargo invocation per binary: built together, the agent would get every dependency feature
+  # the webhook turns on (cargo unifies features across the packages of one build): 8.6 MB instead
+  # of 7.2 MB (issue #14).
+  # The agent with the `small` profile (fat LTO, one codegen unit): its size is a goal.
+  local package profile
+  for package in ferrovault-webhook:release ferrovault-agent:small; do
+    profile="${package#*:}"; package="${package%:*}"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$STATIC_TARGET_DIR" RUSTFLAGS="-C target-feature=+crt-static" \
+      nice -n 10 "$CARGO" build --profile "$profile" --locked --target "$TARGET" -p "$package")
   done
+  local webhook="$STATIC_TARGET_DIR/$TARGET/release/ferrovault-webhook"
+  local agent="$STATIC_TARGET_DIR/$TARGET/small/ferrovault-agent" context bundle b
+  for b in "$webhook" "$agent"; do
+    if ! file_is_static "$b"; then log "$b is not statically linked"; exit 1; fi
+  done
+  log "binaries: ferrovault-webhook $(stat -c %s "$webhook") bytes, ferrovault-agent $(stat -c %s "$agent") bytes"
   context="$(mktemp -d)"
   trap 'rm -rf "$context"' RETURN
-  cp "$bin/ferrovault-webhook" "$bin/ferrovault-agent" "$context/"
+  cp "$webhook" "$agent" "$context/"
   bundle=/etc/ssl/certs/ca-certificates.crt
   if [ -f "$bundle" ]; then cp "$bundle" "$context/"; else : > "$context/ca-certificates.crt"; fi
   local source="https://github.com/ferrovault/ferrovault"

@@ -120,13 +120,14 @@ pub fn parse(
             None => global_mount.to_owned(),
         };
         let file_key = per(&cat::INJECT_FILE);
-        let (file, key) = match annotations.non_empty(file_key) {
-            Some(file) => (file, annotations.key(file_key)),
-            None => (name.as_str(), annotations.key(per(&cat::INJECT_SECRET))),
+        // the annotation that names the file; its key is built only for an error
+        let (file, file_name) = match annotations.non_empty(file_key) {
+            Some(file) => (file, file_key),
+            None => (name.as_str(), per(&cat::INJECT_SECRET)),
         };
         let destination = destination(&mount_path, file).map_err(|reason| InjectError::Destination {
             name: name.clone(),
-            key,
+            key: annotations.key(file_name),
             mount_path: mount_path.clone(),
             reason,
         })?;
@@ -203,7 +204,14 @@ pub fn destination(mount: &str, file: &str) -> Result<String, &'static str> {
     if parts.is_empty() {
         return Err("the file name is empty");
     }
-    Ok(format!("{}/{}", mount.trim_end_matches('/'), parts.join("/")))
+    let mount = mount.trim_end_matches('/');
+    let mut path = String::with_capacity(mount.len() + file.len() + 1);
+    path.push_str(mount);
+    for part in parts {
+        path.push('/');
+        path.push_str(part);
+    }
+    Ok(path)
 }
 
 /// Splits a path into its components, dropping empty and `.` ones; `None` if any is `..`.
