@@ -23,6 +23,11 @@ pub use super::names::{
     NATIVE_STARTUP_FAILURE_THRESHOLD, SECRETS_VOLUME, SIDECAR_NAME, TLS_PATH, TLS_VOLUME, custom_volume_name,
 };
 
+/// `value` (a Kubernetes object) as JSON text, for a patch operation's value.
+pub fn raw<T: serde::Serialize + ?Sized>(value: &T) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(value).expect("k8s objects always serialise")
+}
+
 /// Which agent container to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentRole {
@@ -87,7 +92,7 @@ pub fn agent_json(
     };
     let Some(patch) = patch else {
         // The common case: straight from the typed container to JSON text.
-        return Ok(super::patch::raw(&container));
+        return Ok(raw(&container));
     };
     let mut value = serde_json::to_value(&container).expect("a Container always serialises");
     let key = catalogue::Name::from(entry).key();
@@ -111,7 +116,7 @@ pub fn agent_json(
             ),
         });
     }
-    Ok(super::patch::raw(&value))
+    Ok(raw(&value))
 }
 
 fn classify(err: &serde_json::Error) -> &'static str {
