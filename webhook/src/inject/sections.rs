@@ -392,41 +392,42 @@ pub(super) fn ca_pem(bytes: &str) -> Option<String> {
     Some(decoded.unwrap_or_else(|| trimmed.to_owned()))
 }
 
-/// Warns about the annotations the catalogue lists as not supported yet (refused ones were refused
-/// before, when set).
-pub(super) fn warn_unsupported(a: &Annotations<'_>, warnings: &mut Vec<String>) {
-    for (suffix, entry) in a.iter() {
-        if let Some((e, _)) = cat::find(Prefix::Vault, suffix)
-            && matches!(e.support, Support::Ignored | Support::Refused)
-        {
-            warnings.push(format!(
-                "{} is not supported by ferrovault yet and was ignored",
-                entry.key
-            ));
-        }
-    }
-}
-
-/// Warns about annotations the catalogue does not list (typos), and per-secret settings of secrets
-/// that no annotation defines.
-pub(super) fn warn_unknown(a: &Annotations<'_>, warnings: &mut Vec<String>) {
-    let names = secrets::discover_names(a);
+/// The warnings about annotation names, from the catalogue: first those not supported yet (refused
+/// ones were refused before, when set), then those the catalogue does not list (typos) and
+/// per-secret settings of secrets that no annotation defines. One lookup per annotation.
+pub(super) fn warn_about_names(a: &Annotations<'_>, warnings: &mut Vec<String>) {
+    let mut unknown = Vec::new();
+    let mut defined: Option<Vec<String>> = None;
     for (suffix, entry) in a.iter() {
         match cat::find(Prefix::Vault, suffix) {
-            None => warnings.push(format!(
+            None => unknown.push(format!(
                 "annotation {} is not a known vault-k8s annotation and was ignored (typo?)",
                 entry.key
             )),
-            Some((e, Some(name))) if e.scope == Scope::Secret && !names.iter().any(|n| n == name) => {
-                warnings.push(format!(
-                    "annotation {} refers to secret {name:?}, which no agent-inject-secret-/agent-inject-template- \
-                     annotation defines; it was ignored",
-                    entry.key
-                ))
+            Some((e, rest)) => {
+                if matches!(e.support, Support::Ignored | Support::Refused) {
+                    warnings.push(format!(
+                        "{} is not supported by ferrovault yet and was ignored",
+                        entry.key
+                    ));
+                }
+                if e.scope == Scope::Secret
+                    && let Some(name) = rest
+                    && !defined
+                        .get_or_insert_with(|| secrets::discover_names(a))
+                        .iter()
+                        .any(|n| n == name)
+                {
+                    unknown.push(format!(
+                        "annotation {} refers to secret {name:?}, which no agent-inject-secret-/agent-inject-template- \
+                         annotation defines; it was ignored",
+                        entry.key
+                    ));
+                }
             }
-            Some(_) => {}
         }
     }
+    warnings.append(&mut unknown);
     for (suffix, entry) in a.iter_ferrovault() {
         if cat::find(Prefix::Ferrovault, suffix).is_none() {
             warnings.push(format!(

@@ -14,7 +14,7 @@ use super::sa_token::{self, ServiceAccountToken};
 use super::secrets::{self, SecretSpec};
 use super::sections::{
     auth_method, ca_pem, check_cert_login, check_templates, copied_mounts, injection_type,
-    json_patch_annotation, run_as, template_config, warn_unknown, warn_unsupported,
+    json_patch_annotation, run_as, template_config, warn_about_names,
 };
 
 pub use super::sections::{AgentResources, RunAs, scrub_template_error};
@@ -158,8 +158,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     if pod.spec.is_none() {
         return Err(InjectError::Pod("the pod has no spec".to_owned()));
     }
-    warn_unsupported(&a, &mut warnings);
-    warn_unknown(&a, &mut warnings);
+    warn_about_names(&a, &mut warnings);
 
     // --- Vault connection
     let address = a.string_or(&cat::SERVICE, &defaults.vault_address);

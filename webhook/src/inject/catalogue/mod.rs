@@ -22,7 +22,7 @@ pub const OPENBAO_PREFIX: &str = "openbao.org/";
 pub const FERROVAULT_PREFIX: &str = "ferrovault.dev/";
 
 /// The key prefix an annotation lives under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Prefix {
     /// `vault.hashicorp.com/`, with `openbao.org/` as an alias.
     Vault,
@@ -281,20 +281,37 @@ const fn injector(flag: &'static str, value: fn(&InjectorDefaults) -> String) ->
 /// The entry a key suffix (the part after `prefix`) belongs to, and what follows a prefix entry's
 /// name (the secret or parameter). An exact [`Scope::Pod`] name wins, then the longest prefix.
 pub fn find(prefix: Prefix, suffix: &str) -> Option<(&'static Annotation, Option<&str>)> {
-    let mut best: Option<(&'static Annotation, &str)> = None;
-    for entry in ALL.iter().copied().filter(|e| e.prefix == prefix) {
-        if entry.scope == Scope::Pod {
-            if entry.name == suffix {
-                return Some((entry, None));
-            }
-        } else if let Some(rest) = suffix.strip_prefix(entry.name)
-            && best.is_none_or(|(b, _)| entry.name.len() > b.name.len())
-        {
-            best = Some((entry, rest));
-        }
+    // Every annotation of every pod goes through here: a binary search over the exact names, then
+    // the dozen prefixes, longest first.
+    let index = &*INDEX;
+    if let Ok(i) = index
+        .exact
+        .binary_search_by(|e| (e.prefix, e.name).cmp(&(prefix, suffix)))
+    {
+        return Some((index.exact[i], None));
     }
-    best.map(|(entry, rest)| (entry, Some(rest)))
+    index
+        .prefixes
+        .iter()
+        .filter(|e| e.prefix == prefix)
+        .find_map(|e| suffix.strip_prefix(e.name).map(|rest| (*e, Some(rest))))
 }
+
+/// [`ALL`] arranged for [`find`].
+struct Index {
+    /// The [`Scope::Pod`] entries, sorted by prefix and name.
+    exact: Vec<&'static Annotation>,
+    /// The other entries, longest name first (so that the longest matching prefix wins).
+    prefixes: Vec<&'static Annotation>,
+}
+
+static INDEX: std::sync::LazyLock<Index> = std::sync::LazyLock::new(|| {
+    let (mut exact, mut prefixes): (Vec<&'static Annotation>, Vec<&'static Annotation>) =
+        ALL.iter().copied().partition(|e| e.scope == Scope::Pod);
+    exact.sort_by_key(|e| (e.prefix, e.name));
+    prefixes.sort_by_key(|e| std::cmp::Reverse(e.name.len()));
+    Index { exact, prefixes }
+});
 
 /// The README's annotation table, as markdown.
 pub fn markdown() -> String {
