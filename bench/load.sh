@@ -51,7 +51,7 @@ command -v h2load >/dev/null || die "h2load is needed: apt-get install nghttp2-c
 
 TARGET="${CARGO_TARGET_DIR:-${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/target}"
 if [ -n "$OURS" ]; then
-  cargo build --release --locked -q -p ferrovault-certs
+  [ -x "$TARGET/release/ferrovault-certs" ] || cargo build --release --locked -q -p ferrovault-certs
 else
   log "building the release webhook"
   cargo build --release --locked -q -p ferrovault-webhook -p ferrovault-certs
