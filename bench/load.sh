@@ -50,8 +50,12 @@ command -v h2load >/dev/null || die "h2load is needed: apt-get install nghttp2-c
 [ "$(nproc)" -ge 2 ] || die "two CPUs are needed (server on one, load generator on the other)"
 
 TARGET="${CARGO_TARGET_DIR:-${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/target}"
-log "building the release webhook"
-cargo build --release --locked -q -p ferrovault-webhook -p ferrovault-certs
+if [ -n "$OURS" ]; then
+  [ -x "$TARGET/release/ferrovault-certs" ] || cargo build --release --locked -q -p ferrovault-certs
+else
+  log "building the release webhook"
+  cargo build --release --locked -q -p ferrovault-webhook -p ferrovault-certs
+fi
 OUT="${OUT:-$(mktemp -d /tmp/ferrovault-load.XXXXXX)}"
 mkdir -p "$OUT"
 cp "${OURS:-$TARGET/release/ferrovault-webhook}" "$OUT/ferrovault-webhook"

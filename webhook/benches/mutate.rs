@@ -9,10 +9,6 @@ use ferrovault_webhook::review::{Outcome, review};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-/// The server's allocator (webhook/src/main.rs), so the figures are the server's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn seed_pod() -> Pod {
     #[derive(serde::Deserialize)]
     struct Case {

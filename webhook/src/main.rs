@@ -4,11 +4,6 @@ use clap::Parser as _;
 use ferrovault_webhook::args::{Cli, Command};
 use ferrovault_webhook::cli;
 
-/// mimalloc instead of glibc's malloc: fewer instructions per allocation on the admission path, and
-/// freed memory goes back to the system instead of staying in per-thread arenas (issue #14).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     cli::install_panic_hook();
