@@ -26,13 +26,14 @@ images: node-tools
 
 lint: tools
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 	$(TOOLS); cargo-machete
+	$(TOOLS); cargo deny --offline --locked --log-level error check licenses bans sources
 
 unit: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \
-	$(CARGO) build --locked -p ferrovault-webhook -p ferrovault-agent; \
-	$(CARGO) test --workspace --locked --no-fail-fast
+	$(CARGO) build --locked --all-features -p ferrovault-webhook -p ferrovault-agent; \
+	$(CARGO) test --workspace --all-features --locked --no-fail-fast
 
 fmt:
 	$(CARGO) fmt --all
@@ -53,7 +54,7 @@ demo: tools
 ## connection string is read from inside a running pod
 demo-cluster: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \
-	$(CARGO) test --locked -p ferrovault-tests --test node -- --demo
+	$(CARGO) test --locked -p ferrovault-tests --features with-node --test node -- --demo
 
 bench: tools
 	$(TOOLS); $(CARGO) bench --workspace --locked

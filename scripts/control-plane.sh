@@ -2,7 +2,7 @@
 # Builds the real Kubernetes control plane the end-to-end tests run against (test infrastructure
 # only; nothing here ships): kube-apiserver, kube-controller-manager and kubectl from
 # k8s.io/kubernetes v1.34.4 and etcd v3.6.4 (the version that release pins), all from the Go module
-# proxy, pinned by tests/e2e/go.mod + go.sum. (kubectl is built too so the client always matches the
+# proxy, pinned by tests/control-plane/go.mod + go.sum. (kubectl is built too so the client always matches the
 # server, whatever kubectl the machine has.) Binaries go to a cache outside the repo keyed by version:
 #   ${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-v1.34.4/bin/{kube-apiserver,kube-controller-manager,kubectl,etcd}
 # A warm cache costs nothing. A cold build takes 10-25 minutes on 2 cores; it runs under `nice`.
@@ -14,7 +14,7 @@ set -euo pipefail
 
 K8S_VERSION=v1.34.4
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MODULE="$ROOT/tests/e2e"
+MODULE="$ROOT/tests/control-plane"
 CACHE="${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}"
 BIN="$CACHE/k8s-$K8S_VERSION/bin"
 log() { echo "control-plane: $*" >&2; }
@@ -46,8 +46,9 @@ build() {
   fi
   command -v go >/dev/null || { log "the go command is needed to build the control plane"; exit 1; }
   mkdir -p "$BIN"
-  local target pkg name stamp
+  local target pkg name stamp i=0 total=${#TARGETS[@]}
   for target in "${TARGETS[@]}"; do
+    i=$((i + 1))
     pkg="${target%%:*}"
     name="${target##*:}"
     # a binary counts as built only with the flags it was linked with (the stamp)
@@ -55,11 +56,19 @@ build() {
     if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" = "$stamp" ]; then
       continue
     fi
-    log "building $name ($pkg) into $BIN (slow the first time)"
+    log "[$i/$total] building $name ($pkg) into $BIN — the first build of all six takes ~20 min on 2 cores; cached afterwards"
     local started=$SECONDS
+    # a line a minute while go builds (it prints nothing until it is done)
+    ( while sleep 60; do log "[$i/$total] still building $name ($((SECONDS - started))s)"; done ) &
+    local ticker=$!
     # build to a temporary name and rename, so an interrupted build never leaves a half binary
-    (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly -buildvcs=false" CGO_ENABLED=0 nice -n 10 \
-      go build -trimpath -ldflags="$LDFLAGS" -o "$BIN/.$name.partial" "$pkg")
+    if ! (cd "$MODULE" && GOFLAGS="-p=2 -mod=readonly -buildvcs=false" CGO_ENABLED=0 nice -n 10 \
+      go build -trimpath -ldflags="$LDFLAGS" -o "$BIN/.$name.partial" "$pkg"); then
+      kill "$ticker" 2>/dev/null
+      log "building $name failed"
+      exit 1
+    fi
+    kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
     mv "$BIN/.$name.partial" "$BIN/$name"
     echo "$stamp" > "$BIN/.$name.stamp"
     log "built $name in $((SECONDS - started))s"

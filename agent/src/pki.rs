@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use x509_parser::pem::Pem;
 
-use crate::fetch::{Fetched, Lifetime};
+use crate::fetch::Fetched;
+use crate::lease::Lifetime;
 
 const THRESHOLD: f64 = 0.9;
 

@@ -14,8 +14,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::auth::{self, Session};
-use crate::fetch::{Fetched, Fetcher, Lifetime, describe};
+use crate::fetch::{Fetched, Fetcher, describe};
 use crate::files::{self, DEFAULT_MODE};
+use crate::lease::{self, Entry, Policy, Renewal};
 use crate::settings::{Settings, TemplateSettings};
 use crate::vault::Vault;
 use crate::{Error, LastError, Result};
@@ -43,12 +44,6 @@ struct Slot {
     deps: BTreeSet<Dependency>,
 }
 
-struct Entry {
-    fetched: Fetched,
-    due: Instant,
-    renew: bool,
-}
-
 /// A template's data source over the cache, remembering what the template asked for.
 struct Recorder<'a> {
     cache: &'a HashMap<Dependency, Entry>,
@@ -58,7 +53,7 @@ struct Recorder<'a> {
 impl DataSource for Recorder<'_> {
     fn get(&self, dep: &Dependency) -> Option<Value> {
         self.seen.borrow_mut().insert(dep.clone());
-        self.cache.get(dep).map(|e| e.fetched.value.clone())
+        self.cache.get(dep).map(|e| e.value.clone())
     }
 }
 
@@ -68,6 +63,7 @@ pub struct Agent {
     vault: Vault,
     slots: Vec<Slot>,
     sinks: Vec<(PathBuf, u32)>,
+    policy: Policy,
     last_error: LastError,
 }
 
@@ -113,11 +109,16 @@ impl Agent {
             .iter()
             .map(|s| Ok((files::confine("token sink", &s.path, &sink_dirs)?, s.mode)))
             .collect::<Result<Vec<_>>>()?;
+        let policy = Policy {
+            static_interval: settings.static_secret_render_interval,
+            renewal_threshold: settings.lease_renewal_threshold,
+        };
         Ok(Self {
             settings: Arc::new(settings),
             vault,
             slots,
             sinks,
+            policy,
             last_error,
         })
     }
@@ -138,8 +139,7 @@ impl Agent {
             tracing::info!(method = self.settings.auth.method.kind(), "authenticated");
             self.write_sinks(&session)?;
             let fetcher = Arc::new(Fetcher::new(
-                self.vault.clone(),
-                session.token.clone(),
+                session.client.clone(),
                 self.settings.fetch_backoff,
                 self.settings.max_retries,
                 self.last_error.clone(),
@@ -189,8 +189,7 @@ impl Agent {
                 files::write_atomic(marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
                 ready = true;
             }
-            let vault = self.vault.clone();
-            let keep_alive = auth::keep_alive(&vault, &session);
+            let keep_alive = auth::keep_alive(&session);
             tokio::pin!(keep_alive);
             loop {
                 let next = cache.values().map(|e: &Entry| e.due).min();
@@ -200,7 +199,7 @@ impl Agent {
                 tokio::select! {
                     _ = shutdown.wait_for(|stop| *stop) => {
                         if self.settings.revoke_on_shutdown {
-                            match self.vault.revoke_self(&session.token).await {
+                            match session.client.revoke_self().await {
                                 Ok(()) => tracing::info!("token revoked"),
                                 Err(err) => tracing::warn!(error = %err, "token revocation failed"),
                             }
@@ -235,7 +234,12 @@ impl Agent {
 
     fn write_sinks(&self, session: &Session) -> Result<()> {
         for (path, mode) in &self.sinks {
-            if files::write_atomic(path, session.token.expose().as_bytes(), Some(*mode), *mode)? {
+            if files::write_atomic(
+                path,
+                session.client.token().expose().as_bytes(),
+                Some(*mode),
+                *mode,
+            )? {
                 tracing::info!(sink = %path.display(), "token written");
             }
         }
@@ -376,24 +380,10 @@ impl Agent {
         let mut refetch = BTreeMap::new();
         for dep in due {
             let entry = cache.get_mut(&dep).expect("due entry");
-            if let (true, Lifetime::Renewable { lease_id, duration }) = (entry.renew, &entry.fetched.lifetime)
+            if lease::renew(entry, fetcher.client(), &self.policy, &describe(&dep)).await
+                == Renewal::Rescheduled
             {
-                match fetcher.renew_lease(lease_id).await {
-                    Ok(new) if new * 2 >= *duration => {
-                        entry.due = Instant::now() + crate::jitter::scale(new, 0.6, 0.7);
-                        tracing::debug!(dependency = %describe(&dep), "lease renewed");
-                        continue;
-                    }
-                    Ok(new) => {
-                        // Near the lease's max TTL: fetch anew before it runs out.
-                        entry.renew = false;
-                        entry.due = Instant::now() + new.mul_f64(self.settings.lease_renewal_threshold);
-                        continue;
-                    }
-                    Err(err) => {
-                        tracing::warn!(dependency = %describe(&dep), error = %err, "lease renewal failed; fetching anew")
-                    }
-                }
+                continue;
             }
             let owner = self.slots.iter().position(|s| s.deps.contains(&dep)).unwrap_or(0);
             refetch.insert(dep, owner);
@@ -419,7 +409,7 @@ impl Agent {
         for (dep, fetched) in fetched {
             let differs = cache
                 .get(&dep)
-                .is_none_or(|old| !same_data(&old.fetched.value, &fetched.value));
+                .is_none_or(|old| !same_data(&old.value, &fetched.value));
             tracing::debug!(dependency = %describe(&dep), changed = differs, "re-fetched");
             if differs {
                 changed.insert(dep.clone());
@@ -441,27 +431,7 @@ impl Agent {
     }
 
     fn entry(&self, fetched: Fetched) -> Entry {
-        let s = &self.settings;
-        let t = s.lease_renewal_threshold;
-        let (wait, renew) = match &fetched.lifetime {
-            Lifetime::Static { exact: true } => (s.static_secret_render_interval, false),
-            Lifetime::Static { exact: false } => (
-                crate::jitter::scale(s.static_secret_render_interval, 0.85, 0.95),
-                false,
-            ),
-            Lifetime::Renewable { duration, .. } => (crate::jitter::scale(*duration, 0.6, 0.7), true),
-            Lifetime::Lease(d) => (
-                crate::jitter::scale(*d, (t - 0.05).max(0.01), (t + 0.05).min(1.0)),
-                false,
-            ),
-            Lifetime::Expires(d) => (crate::jitter::scale(*d, 0.85, 0.95), false),
-            Lifetime::After(d) => (*d, false),
-        };
-        Entry {
-            fetched,
-            due: Instant::now() + wait.max(Duration::from_millis(100)),
-            renew,
-        }
+        Entry::new(fetched.value, fetched.lifetime, &self.policy)
     }
 }
 

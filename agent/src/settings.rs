@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrovault_contract::go::{
-    BOOL_ACCEPTED, VAULT_DURATION_ACCEPTED, duration_expectation, parse_bool, parse_vault_duration,
-};
+use ferrovault_contract::go::{BOOL_ACCEPTED, parse_bool};
+
 use ferrovault_contract::{AGENT_HOME, AgentConfig, READY_MARKER};
 
 use crate::{Error, Result};
@@ -83,6 +82,18 @@ pub enum Method {
     },
     /// `token`: use the token in env `VAULT_TOKEN`.
     Token,
+    /// `cert`: TLS client-certificate login. The certificate is the method's own (`client_cert` /
+    /// `client_key`, read at every login) or else the `vault` stanza's.
+    Cert {
+        /// The certificate role (`name`); empty: Vault tries every role the certificate matches.
+        name: String,
+        /// CA to verify Vault with for the login, instead of the `vault` stanza's.
+        ca_cert: Option<PathBuf>,
+        /// The method's own client certificate.
+        client_cert: Option<PathBuf>,
+        /// The method's own client key.
+        client_key: Option<PathBuf>,
+    },
 }
 
 impl Method {
@@ -94,6 +105,7 @@ impl Method {
             Method::AppRole { .. } => "approle",
             Method::TokenFile { .. } => "token_file",
             Method::Token => "token",
+            Method::Cert { .. } => "cert",
         }
     }
 }
@@ -138,6 +150,11 @@ pub struct VaultSettings {
     pub timeout: Duration,
     /// Concurrent requests while fetching.
     pub max_connections: usize,
+    /// No idle connection kept for reuse (`disable_idle_connections` lists auto-auth or
+    /// templating: one client serves both here).
+    pub disable_idle_connections: bool,
+    /// Every request closes its connection (`disable_keep_alives` lists auto-auth or templating).
+    pub disable_keep_alives: bool,
 }
 
 /// A token sink.
@@ -218,7 +235,7 @@ impl Settings {
             ));
         }
         let timeout = match &vault.client_timeout {
-            Some(v) => duration("vault.client_timeout", v)?,
+            Some(v) => v.get(),
             None => Duration::from_secs(60),
         };
         let method = &cfg.auto_auth.method;
@@ -226,16 +243,8 @@ impl Settings {
             method: with_token_path(parse_method(&method.kind, &method.config)?, overrides),
             mount: mount_name(&method.mount_path, &method.kind),
             backoff: Backoff {
-                base: opt_duration(
-                    "auto_auth.method.min_backoff",
-                    &method.min_backoff,
-                    Duration::from_secs(1),
-                )?,
-                cap: opt_duration(
-                    "auto_auth.method.max_backoff",
-                    &method.max_backoff,
-                    Duration::from_secs(300),
-                )?,
+                base: opt_duration(&method.min_backoff, Duration::from_secs(1)),
+                cap: opt_duration(&method.max_backoff, Duration::from_secs(300)),
             },
             exit_on_err: method.exit_on_err,
         };
@@ -263,33 +272,13 @@ impl Settings {
                         "one of contents or source is required",
                     ));
                 }
-                let perms = match &t.perms {
-                    None => None,
-                    Some(p) => Some(
-                        u32::from_str_radix(p.trim_start_matches("0o"), 8)
-                            .ok()
-                            .filter(|m| *m <= 0o777)
-                            .ok_or_else(|| {
-                                Error::config(
-                                    field("perms"),
-                                    format!(
-                                        "{p:?} is not an octal file mode from 000 to 0777 such as 0600 or 0644 \
-                                         (setuid, setgid and sticky bits are refused)"
-                                    ),
-                                )
-                            })?,
-                    ),
-                };
-                let command = match t.command.as_deref().map(ferrovault_contract::command_argv) {
-                    None => None,
-                    Some(Ok(argv)) => Some(argv).filter(|argv| !argv.is_empty()),
-                    Some(Err(why)) => {
-                        return Err(Error::config(
-                            field("command"),
-                            format!("cannot run without a shell (the agent has none): {why}"),
-                        ));
-                    }
-                };
+                // checked when the config was read (ferrovault_contract::{FileMode, Command})
+                let perms = t.perms.as_ref().map(|p| p.mode());
+                let command = t
+                    .command
+                    .as_ref()
+                    .map(|c| c.argv().to_vec())
+                    .filter(|argv| !argv.is_empty());
                 Ok(TemplateSettings {
                     name: t.name.clone(),
                     destination: remap(&t.destination),
@@ -303,6 +292,26 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        if matches!(auth.method, Method::Cert { .. }) && !address.starts_with("https://") {
+            return Err(Error::config(
+                "vault.address",
+                format!(
+                    "{address:?}: the cert method logs in with a TLS client certificate, so Vault must be reached over https://"
+                ),
+            ));
+        }
+        if let Method::Cert {
+            client_cert: None, ..
+        } = &auth.method
+            && (vault.client_cert.is_none() || vault.client_key.is_none())
+        {
+            return Err(Error::config(
+                "auto_auth.method.config.client_cert",
+                "the cert method needs a client certificate: set the method's client_cert and client_key \
+                 (annotations auth-config-client-cert/-key) or vault.client_cert and vault.client_key \
+                 (annotations client-cert/client-key)",
+            ));
+        }
         Ok(Settings {
             vault: VaultSettings {
                 address,
@@ -317,6 +326,11 @@ impl Settings {
                 namespace: method.namespace.clone().filter(|s| !s.is_empty()),
                 timeout,
                 max_connections,
+                disable_idle_connections: uses_client(
+                    "vault.disable_idle_connections",
+                    &vault.disable_idle_connections,
+                )?,
+                disable_keep_alives: uses_client("vault.disable_keep_alives", &vault.disable_keep_alives)?,
             },
             auth,
             sinks: cfg
@@ -337,10 +351,9 @@ impl Settings {
                 .unwrap_or_else(|| remap(READY_MARKER)),
             exit_on_retry_failure: tc.exit_on_retry_failure,
             static_secret_render_interval: opt_duration(
-                "template_config.static_secret_render_interval",
                 &tc.static_secret_render_interval,
                 Duration::from_secs(300),
-            )?,
+            ),
             lease_renewal_threshold: threshold,
             max_retries: match vault.max_retries {
                 None | Some(0) => 12,
@@ -353,6 +366,22 @@ impl Settings {
             revoke_on_shutdown: cfg.revoke_on_shutdown,
         })
     }
+}
+
+/// Whether a `disable_*` component list touches the one HTTP client auto-auth and templating share
+/// (`caching` and `proxying` name the API proxy, which this agent does not run).
+fn uses_client(field: &str, components: &[String]) -> Result<bool> {
+    let joined = components.join(",");
+    let parsed = ferrovault_contract::connection_components(&joined).map_err(|bad| {
+        Error::config(
+            field,
+            format!(
+                "unknown component {bad:?}: expected {}",
+                ferrovault_contract::CONNECTION_COMPONENTS.join(", ")
+            ),
+        )
+    })?;
+    Ok(parsed.iter().any(|c| c == "auto-auth" || c == "templating"))
 }
 
 /// Re-roots an output path for a local run: `/home/vault/...` under `--home`, any other absolute path
@@ -439,28 +468,40 @@ fn parse_method(kind: &str, config: &std::collections::BTreeMap<String, String>)
             path: PathBuf::from(required("token_file_path")?),
         },
         "token" => Method::Token,
+        "cert" => {
+            let path = |k: &str| get(k).map(PathBuf::from);
+            let (client_cert, client_key) = (path("client_cert"), path("client_key"));
+            if client_cert.is_some() != client_key.is_some() {
+                return Err(Error::config(
+                    field(if client_cert.is_some() {
+                        "client_key"
+                    } else {
+                        "client_cert"
+                    }),
+                    "is required with the other half of the cert method's key pair",
+                ));
+            }
+            Method::Cert {
+                name: get("name").unwrap_or_default().to_owned(),
+                ca_cert: path("ca_cert"),
+                client_cert,
+                client_key,
+            }
+        }
         other => {
             return Err(Error::config(
                 "auto_auth.method.type",
-                format!("{other:?} is not supported; use one of kubernetes, jwt, approle, token_file, token"),
+                format!(
+                    "{other:?} is not supported; use one of kubernetes, jwt, approle, token_file, token, cert"
+                ),
             ));
         }
     })
 }
 
-/// Every duration of the agent config is read as Vault Agent reads it (`parseutil.ParseDurationSecond`).
-fn duration(field: &str, value: &str) -> Result<Duration> {
-    parse_vault_duration(value).ok_or_else(|| {
-        let expected = duration_expectation(value, VAULT_DURATION_ACCEPTED);
-        Error::config(field, format!("{value:?} is not {expected}"))
-    })
-}
-
-fn opt_duration(field: &str, value: &Option<String>, default: Duration) -> Result<Duration> {
-    match value.as_deref() {
-        None | Some("") => Ok(default),
-        Some(v) => duration(field, v),
-    }
+/// A duration of the config (checked when read: [`ferrovault_contract::VaultDuration`]), or `default`.
+fn opt_duration(value: &Option<ferrovault_contract::VaultDuration>, default: Duration) -> Duration {
+    value.as_ref().map_or(default, |d| d.get())
 }
 
 #[cfg(test)]

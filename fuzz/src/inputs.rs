@@ -1,8 +1,34 @@
 //! Input generators: real pods from the webhook's test data, mutated with annotation names the
 //! injector knows, values at the edges of what each parser accepts, and raw byte damage.
 
-use ferrovault_webhook::inject::spec::{KNOWN, PER_SECRET};
+use ferrovault_webhook::inject::catalogue::{ALL, Prefix, Scope};
 use serde_json::{Value, json};
+
+/// The names of the annotation catalogue's `vault.hashicorp.com/` entries of one scope, in table order.
+fn catalogue_names(scope: Scope) -> Vec<&'static str> {
+    ALL.iter()
+        .filter(|e| e.prefix == Prefix::Vault && e.scope == scope)
+        .map(|e| e.name)
+        .collect()
+}
+
+/// Every fixed annotation name (supported or not).
+fn known() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| catalogue_names(Scope::Pod))
+}
+
+/// The prefixes defining a secret (`<prefix><secret>`).
+fn defining() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| catalogue_names(Scope::DefinesSecret))
+}
+
+/// The per-secret setting prefixes (`<prefix><secret>`).
+fn per_secret() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| catalogue_names(Scope::Secret))
+}
 
 /// splitmix64: small, fast, and good enough to spread cases.
 #[derive(Debug, Clone)]
@@ -171,19 +197,14 @@ fn annotation_key(rng: &mut Rng) -> String {
         "ferrovault.dev/",
         "other.io/",
     ];
-    const DEFINING: &[&str] = &[
-        "agent-inject-secret-",
-        "agent-inject-template-",
-        "agent-inject-template-file-",
-    ];
     let prefix = if rng.chance(85) {
         PREFIXES[0]
     } else {
         *rng.pick(PREFIXES)
     };
     let rest = match rng.below(4) {
-        0 => format!("{}{}", rng.pick(DEFINING), rng.pick(SECRET_NAMES)),
-        1 => format!("{}{}", rng.pick(PER_SECRET), rng.pick(SECRET_NAMES)),
+        0 => format!("{}{}", rng.pick(defining()), rng.pick(SECRET_NAMES)),
+        1 => format!("{}{}", rng.pick(per_secret()), rng.pick(SECRET_NAMES)),
         2 => [
             "native-sidecar",
             "strict",
@@ -191,7 +212,7 @@ fn annotation_key(rng: &mut Rng) -> String {
             "agent-inject-typo",
         ][rng.below(4)]
         .to_owned(),
-        _ => (*rng.pick(KNOWN)).to_owned(),
+        _ => (*rng.pick(known())).to_owned(),
     };
     format!("{prefix}{rest}")
 }

@@ -1,5 +1,6 @@
 //! A real OpenBao dev server for tests: `DevServer::start()` runs `bao server -dev` on a free loopback
-//! port with a random root token and kills it when dropped (also when the test panics).
+//! port with a random root token and kills it when dropped (also when the test panics);
+//! [`DevServer::start_on`] listens on another address (the node tests' node IP, which pods reach).
 //!
 //! [`DevServer::start_raft`] runs a real (non-dev) server on integrated raft storage instead,
 //! initialised with one unseal key and a kv-v2 mount at `secret/` like dev mode: its data survives
@@ -11,6 +12,7 @@
 //! AppRole credentials. Tokens issued by the old process are gone, as after a real storage loss.
 
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -23,6 +25,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running `bao server -dev`.
 pub struct DevServer {
     child: Option<Child>,
+    ip: Ipv4Addr,
     port: u16,
     root_token: String,
     dir: tempfile::TempDir,
@@ -50,13 +53,19 @@ pub struct AppRoleCreds {
 impl DevServer {
     /// Starts a dev server on `127.0.0.1:<free port>` and waits until it answers `sys/health`.
     pub fn start() -> Result<Self> {
-        Self::start_with(false)
+        Self::start_with(Ipv4Addr::LOCALHOST, false)
+    }
+
+    /// Like [`DevServer::start`] on `<ip>:<free port>`: the node tests' OpenBao listens on the node IP,
+    /// which pods reach through the bridge (they cannot reach the host's loopback).
+    pub fn start_on(ip: Ipv4Addr) -> Result<Self> {
+        Self::start_with(ip, false)
     }
 
     /// Like [`DevServer::start`] with `-dev-tls`: HTTPS with a generated CA ([`DevServer::ca_cert`])
     /// and a certificate for `localhost` and `127.0.0.1`.
     pub fn start_tls() -> Result<Self> {
-        Self::start_with(true)
+        Self::start_with(Ipv4Addr::LOCALHOST, true)
     }
 
     /// A real server on raft storage (not dev mode): initialised with one unseal key, unsealed, with
@@ -68,6 +77,7 @@ impl DevServer {
         })?;
         let mut server = Self {
             child: None,
+            ip: Ipv4Addr::LOCALHOST,
             port: free_port(),
             root_token: String::new(),
             dir,
@@ -116,7 +126,7 @@ impl DevServer {
         self.run(&["operator", "unseal", &key], None)?;
         let started = Instant::now();
         while started.elapsed() < READY_TIMEOUT {
-            if health_ok(self.port) {
+            if health_ok(self.ip, self.port) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -128,13 +138,14 @@ impl DevServer {
         })
     }
 
-    fn start_with(tls: bool) -> Result<Self> {
+    fn start_with(ip: Ipv4Addr, tls: bool) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|source| Error::Io {
             what: "create temp dir for the dev server".into(),
             source,
         })?;
         let mut server = Self {
             child: None,
+            ip,
             port: free_port(),
             root_token: format!("root-{}", random_hex(24)),
             dir,
@@ -147,10 +158,10 @@ impl DevServer {
         Ok(server)
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (the address given to [`DevServer::start_on`] instead of 127.0.0.1).
     pub fn addr(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}:{}", self.ip, self.port)
     }
 
     /// The CA certificate of a [`DevServer::start_tls`] server.
@@ -399,7 +410,10 @@ impl DevServer {
             "-dev".to_owned(),
             "-dev-no-store-token".to_owned(),
             format!("-dev-root-token-id={}", self.root_token),
-            format!("-dev-listen-address=127.0.0.1:{}", self.port),
+            format!("-dev-listen-address={}:{}", self.ip, self.port),
+            // Names the scratch directory on the command line, so that a killed run's server can be
+            // found from it (the node tests' cleanup does).
+            format!("-log-file={}", self.dir.path().join("server-file.log").display()),
         ];
         if self.raft.is_none() {
             args = dev_args;
@@ -433,11 +447,11 @@ impl DevServer {
             }
             let ready = if self.raft.is_some() {
                 // Sealed or not initialised yet: it answers, which is all a raft start waits for.
-                health_code(self.port).is_some()
+                health_code(self.ip, self.port).is_some()
             } else if self.tls {
                 self.ca_cert().is_some_and(|ca| ca.exists()) && self.run(&["status"], None).is_ok()
             } else {
-                health_ok(self.port)
+                health_ok(self.ip, self.port)
             };
             if ready {
                 return Ok(());
@@ -497,86 +511,21 @@ impl Drop for DevServer {
 }
 
 /// `GET /v1/sys/health` answered 200 (initialised, unsealed, active).
-fn health_ok(port: u16) -> bool {
-    health_code(port) == Some(200)
+fn health_ok(ip: Ipv4Addr, port: u16) -> bool {
+    health_code(ip, port) == Some(200)
 }
 
 /// The status `GET /v1/sys/health` answers with (501 not initialised, 503 sealed), if any.
-fn health_code(port: u16) -> Option<u16> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+fn health_code(ip: Ipv4Addr, port: u16) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect((ip, port)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let request = format!("GET /v1/sys/health HTTP/1.0\r\nHost: {ip}:{port}\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dev_server_starts_serves_and_restarts_with_its_configuration() {
-        let mut bao = DevServer::start().unwrap();
-        bao.kv1_at_secret().unwrap();
-        bao.kv_put("secret/my-secret", &[("username", "alice")]).unwrap();
-        let creds = bao
-            .enable_approle("app", &["default"], &[("token_ttl", "3s")])
-            .unwrap();
-        let read = bao.read("secret/my-secret").unwrap();
-        assert_eq!(read["data"]["username"], "alice");
-
-        bao.restart().unwrap();
-        let read = bao.read("secret/my-secret").unwrap();
-        assert_eq!(read["data"]["username"], "alice");
-        let login = bao
-            .write(
-                "auth/approle/login",
-                &[("role_id", &creds.role_id), ("secret_id", &creds.secret_id)],
-            )
-            .unwrap();
-        assert_eq!(login["auth"]["lease_duration"], 3);
-        let port = bao.port();
-        bao.stop();
-        assert!(!health_ok(port));
-    }
-
-    #[test]
-    fn raft_server_keeps_data_across_restarts_and_seals() {
-        let mut bao = DevServer::start_raft().unwrap();
-        bao.kv_put("secret/app", &[("password", "one")]).unwrap();
-        bao.restart().unwrap();
-        assert_eq!(
-            bao.read("secret/data/app").unwrap()["data"]["data"]["password"],
-            "one"
-        );
-        bao.seal().unwrap();
-        assert_eq!(health_code(bao.port()), Some(503));
-        bao.unseal().unwrap();
-        assert_eq!(
-            bao.read("secret/data/app").unwrap()["data"]["data"]["password"],
-            "one"
-        );
-    }
-
-    #[test]
-    fn tls_dev_server_serves_https_with_its_ca() {
-        let bao = DevServer::start_tls().unwrap();
-        assert!(bao.addr().starts_with("https://127.0.0.1:"));
-        assert!(bao.ca_cert().unwrap().exists());
-        bao.kv_put("secret/x", &[("a", "b")]).unwrap();
-        assert_eq!(bao.read("secret/data/x").unwrap()["data"]["data"]["a"], "b");
-    }
-
-    #[test]
-    fn failed_commands_do_not_echo_values() {
-        let bao = DevServer::start().unwrap();
-        let err = bao
-            .bao(&["write", "nope/x", "password=hunter2"])
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("hunter2"), "{err}");
-        assert!(err.contains("bao write nope/x"), "{err}");
-    }
-}
+/// Needs the `bao` binary: `cargo test -p ferrovault-tests --features with-openbao`.
+#[cfg(all(test, feature = "with-openbao"))]
+mod with_openbao;

@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::{Error, Result};
@@ -14,6 +14,7 @@ pub struct StallProxy {
     addr: SocketAddr,
     stalled: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl StallProxy {
@@ -29,13 +30,15 @@ impl StallProxy {
         })?;
         let stalled = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (stalled.clone(), stop.clone());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (s, st, count) = (stalled.clone(), stop.clone(), accepted.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if st.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(client) = client else { continue };
+                count.fetch_add(1, Ordering::Relaxed);
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
                     continue;
                 };
@@ -50,12 +53,22 @@ impl StallProxy {
                 }
             }
         });
-        Ok(Self { addr, stalled, stop })
+        Ok(Self {
+            addr,
+            stalled,
+            stop,
+            accepted,
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// Stops (true) or resumes (false) moving bytes on every connection, old and new.

@@ -5,7 +5,7 @@
 //!
 //! One cluster is shared by every scenario and torn down when the run ends (also after failures),
 //! so this test has its own `main` (`harness = false`). Polling is generous and nothing asserts on
-//! timing. `cargo test --test node -- NAME` runs the scenarios whose name contains NAME;
+//! timing. `cargo test --features with-node --test node -- NAME` runs the scenarios whose name contains NAME;
 //! `-- --demo` tells the story of `make demo-cluster` with progress lines.
 //!
 //! Needs root, `scripts/node.sh install`, `scripts/images.sh all`, the kubelet and kube-scheduler

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrovault_contract::go;
 
 use crate::inject::InjectorDefaults;
+use crate::inject::defaults::vault_k8s;
 
 /// ferrovault's mutating admission webhook (vault-k8s compatible).
 #[derive(Debug, Parser)]
@@ -74,10 +75,10 @@ pub struct InjectorArgs {
     )]
     pub agent_image: String,
     /// Auto-auth method type.
-    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_TYPE", default_value = "kubernetes")]
+    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_TYPE", default_value = vault_k8s::AUTH_TYPE)]
     pub vault_auth_type: String,
     /// Mount path of the auth method.
-    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_PATH", default_value = "auth/kubernetes")]
+    #[arg(long, env = "AGENT_INJECT_VAULT_AUTH_PATH", default_value = vault_k8s::AUTH_PATH)]
     pub vault_auth_path: String,
     /// Vault Enterprise namespace.
     #[arg(long, env = "AGENT_INJECT_VAULT_NAMESPACE", default_value = "")]
@@ -97,10 +98,10 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_REVOKE_ON_SHUTDOWN", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
     pub revoke_on_shutdown: bool,
     /// UID of the agent containers.
-    #[arg(long, env = "AGENT_INJECT_RUN_AS_USER", default_value_t = 100)]
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_USER", default_value_t = vault_k8s::RUN_AS_USER)]
     pub run_as_user: i64,
     /// GID of the agent containers.
-    #[arg(long, env = "AGENT_INJECT_RUN_AS_GROUP", default_value_t = 1000)]
+    #[arg(long, env = "AGENT_INJECT_RUN_AS_GROUP", default_value_t = vault_k8s::RUN_AS_GROUP)]
     pub run_as_group: i64,
     /// Run the agents with the UID of the pod's first container.
     #[arg(long, env = "AGENT_INJECT_RUN_AS_SAME_USER", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
@@ -109,22 +110,22 @@ pub struct InjectorArgs {
     #[arg(long, env = "AGENT_INJECT_SET_SECURITY_CONTEXT", default_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     pub set_security_context: bool,
     /// Template of secrets without one of their own: `map` or `json`.
-    #[arg(long, env = "AGENT_INJECT_DEFAULT_TEMPLATE", default_value = "map", value_parser = default_template)]
+    #[arg(long, env = "AGENT_INJECT_DEFAULT_TEMPLATE", default_value = vault_k8s::DEFAULT_TEMPLATE, value_parser = default_template)]
     pub default_template: String,
     /// CPU request of each agent container ("" = none).
-    #[arg(long, env = "AGENT_INJECT_CPU_REQUEST", default_value = "250m")]
+    #[arg(long, env = "AGENT_INJECT_CPU_REQUEST", default_value = vault_k8s::CPU_REQUEST)]
     pub cpu_request: String,
     /// Memory request of each agent container.
-    #[arg(long, env = "AGENT_INJECT_MEM_REQUEST", default_value = "64Mi")]
+    #[arg(long, env = "AGENT_INJECT_MEM_REQUEST", default_value = vault_k8s::MEM_REQUEST)]
     pub memory_request: String,
     /// Ephemeral-storage request of each agent container.
     #[arg(long, env = "AGENT_INJECT_EPHEMERAL_REQUEST", default_value = "")]
     pub ephemeral_storage_request: String,
     /// CPU limit of each agent container.
-    #[arg(long, env = "AGENT_INJECT_CPU_LIMIT", default_value = "500m")]
+    #[arg(long, env = "AGENT_INJECT_CPU_LIMIT", default_value = vault_k8s::CPU_LIMIT)]
     pub cpu_limit: String,
     /// Memory limit of each agent container.
-    #[arg(long, env = "AGENT_INJECT_MEM_LIMIT", default_value = "128Mi")]
+    #[arg(long, env = "AGENT_INJECT_MEM_LIMIT", default_value = vault_k8s::MEM_LIMIT)]
     pub memory_limit: String,
     /// Ephemeral-storage limit of each agent container.
     #[arg(long, env = "AGENT_INJECT_EPHEMERAL_LIMIT", default_value = "")]
@@ -150,6 +151,13 @@ pub struct InjectorArgs {
         default_value_t = 0.0
     )]
     pub template_lease_renewal_threshold: f64,
+    /// Vault Agent's `disable_idle_connections` for every pod without the annotation
+    /// (comma-separated: auto-auth, caching, templating, proxying).
+    #[arg(long, env = "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS", default_value = "", value_parser = components)]
+    pub disable_idle_connections: String,
+    /// Vault Agent's `disable_keep_alives` for every pod without the annotation (same values).
+    #[arg(long, env = "AGENT_INJECT_DISABLE_KEEP_ALIVES", default_value = "", value_parser = components)]
+    pub disable_keep_alives: String,
     /// First auto-auth retry delay (Go duration).
     #[arg(long, env = "AGENT_INJECT_AUTH_MIN_BACKOFF", default_value = "", value_parser = optional_duration)]
     pub auth_min_backoff: String,
@@ -179,6 +187,19 @@ pub struct ServeArgs {
     /// Lowest TLS version accepted: `tls12` or `tls13`.
     #[arg(long, env = "AGENT_INJECT_TLS_MIN_VERSION", default_value = "tls12", value_parser = ["tls12", "tls13"])]
     pub tls_min_version: String,
+    /// TLS 1.2 cipher suites offered, comma-separated Go names ("" = rustls' defaults, all AEAD
+    /// with forward secrecy). Names rustls does not implement (CBC, RC4, 3DES, RSA key exchange)
+    /// and TLS 1.3 names are accepted and logged as without effect.
+    #[arg(long, env = "AGENT_INJECT_TLS_CIPHER_SUITES", default_value = "")]
+    pub tls_cipher_suites: String,
+    /// CA of the served certificate (vault-k8s reads it alongside --tls-cert-file). Checked to be PEM
+    /// certificates; the webhook configuration's caBundle comes from the chart (certs.caBundle).
+    #[arg(long, env = "AGENT_INJECT_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// vault-k8s's switch for leader election between replicas (Go bool). Auto TLS always elects
+    /// one leader through a Lease, so `false` changes nothing (logged).
+    #[arg(long, env = "AGENT_INJECT_USE_LEADER_ELECTOR", value_parser = go_bool)]
+    pub use_leader_elector: Option<bool>,
     /// Path of the Prometheus metrics endpoint ("" disables it).
     #[arg(long, env = "AGENT_INJECT_TELEMETRY_PATH", default_value = "/metrics")]
     pub telemetry_path: String,
@@ -311,8 +332,10 @@ impl InjectorArgs {
             lease_renewal_threshold: self.template_lease_renewal_threshold,
             auth_min_backoff: self.auth_min_backoff.clone(),
             auth_max_backoff: self.auth_max_backoff.clone(),
-            log_level: "info".to_owned(),
-            log_format: "standard".to_owned(),
+            disable_idle_connections: self.disable_idle_connections.clone(),
+            disable_keep_alives: self.disable_keep_alives.clone(),
+            log_level: vault_k8s::LOG_LEVEL.to_owned(),
+            log_format: vault_k8s::LOG_FORMAT.to_owned(),
             native_sidecar: match self.native_sidecar {
                 NativeSidecar::Always => true,
                 NativeSidecar::Never => false,
@@ -334,6 +357,17 @@ pub fn supports_native_sidecars(version: &str) -> bool {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     major > 1 || (major == 1 && minor >= 29)
+}
+
+fn components(value: &str) -> Result<String, String> {
+    ferrovault_contract::connection_components(value)
+        .map(|_| value.to_owned())
+        .map_err(|bad| {
+            format!(
+                "unknown component {bad:?}: expected a comma-separated list of {}",
+                ferrovault_contract::CONNECTION_COMPONENTS.join(", ")
+            )
+        })
 }
 
 fn go_bool(value: &str) -> Result<bool, String> {
@@ -492,6 +526,11 @@ mod tests {
             "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
             "AGENT_INJECT_AUTH_MIN_BACKOFF",
             "AGENT_INJECT_AUTH_MAX_BACKOFF",
+            "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS",
+            "AGENT_INJECT_DISABLE_KEEP_ALIVES",
+            "AGENT_INJECT_TLS_CIPHER_SUITES",
+            "AGENT_INJECT_TLS_CA_CERT_FILE",
+            "AGENT_INJECT_USE_LEADER_ELECTOR",
             "AGENT_INJECT_TLS_CERT_FILE",
             "AGENT_INJECT_TLS_KEY_FILE",
             "AGENT_INJECT_TLS_MIN_VERSION",
@@ -501,6 +540,16 @@ mod tests {
         ] {
             assert!(envs.iter().any(|e| e == name), "{name} is not honoured");
         }
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_injector_defaults() {
+        // one table (inject::defaults::vault_k8s): flags and InjectorDefaults::default() agree
+        let cli = Cli::try_parse_from(["x", "inject", "--file", "p"]).unwrap();
+        let Command::Inject(args) = cli.command else {
+            panic!("inject")
+        };
+        assert_eq!(args.injector.defaults(false), InjectorDefaults::default());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::review::{Outcome, answer, describe_json_error, patch_of};
 use crate::server::{AppState, ConnectionLimits, app, serve, shutdown_signal};
-use crate::tls::{CertFiles, CertStore, install_crypto_provider, server_config};
+use crate::tls::{CertFiles, CertStore, TlsPolicy, install_crypto_provider, server_config_with};
 
 /// Sets up `tracing` for the server.
 pub fn init_logging(level: tracing::Level, format: LogFormat) {
@@ -54,6 +54,13 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
             args.idle_timeout, args.request_timeout
         )));
     }
+    let policy = TlsPolicy::parse(&args.tls_min_version, &args.tls_cipher_suites)?;
+    for ignored in &policy.ignored {
+        tracing::warn!(suite = %ignored, "AGENT_INJECT_TLS_CIPHER_SUITES: suite without effect");
+    }
+    if let Some(path) = &args.tls_ca_cert_file {
+        check_ca_file(path)?;
+    }
     if args.injector.vault_address.is_empty() {
         return Err(Error::Config(
             "no Vault address configured: set --vault-address or AGENT_INJECT_VAULT_ADDR".into(),
@@ -73,6 +80,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
         crate::args::NativeSidecar::Never => false,
     };
     let defaults = args.injector.defaults(native_supported);
+    if args.use_leader_elector == Some(false) && args.tls_auto.is_some() {
+        tracing::info!(
+            "AGENT_INJECT_USE_LEADER_ELECTOR=false has no effect: auto TLS always elects one leader through a Lease \
+             (replicas that each make their own CA fight over caBundle)"
+        );
+    }
     let certs = Arc::new(CertStore::default());
     let auto_tls = match auto_tls_config(&args)? {
         // Listen at once: readiness stays 503 until the first certificate is loaded.
@@ -101,7 +114,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
             ));
         }
     };
-    let tls = server_config(certs.clone(), &args.tls_min_version)?;
+    let tls = server_config_with(certs.clone(), &policy)?;
     let limits = ConnectionLimits {
         max_connections: args.max_connections,
         header_read_timeout: args.header_read_timeout,
@@ -128,9 +141,33 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `--tls-ca-cert-file`: must hold PEM certificates (vault-k8s reads it at start too).
+fn check_ca_file(path: &std::path::Path) -> Result<(), Error> {
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::Tls(format!(
+                "--tls-ca-cert-file {}: not PEM certificates: {e}",
+                path.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!(
+            "--tls-ca-cert-file {}: no certificate in it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Exit codes of `inject`: 0 allowed, 1 denied, 2 unreadable input.
 pub fn run_inject(args: &InjectArgs) -> i32 {
-    match inject(args) {
+    match dry_run(args) {
         Ok((out, denial, warnings)) => {
             // Warnings go to stderr in every output mode (kubectl shows them the same way).
             for warning in warnings {
@@ -317,9 +354,9 @@ fn add_service_account_token(pod: &mut serde_json::Value) {
     }
 }
 
-/// Runs one offline admission. Returns the output text, and the denial message if denied.
-/// The admission of one input: the requested output, the denial if any, and the admission warnings.
-pub fn inject(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>), Error> {
+/// The `inject` subcommand's work, offline: the admission of one input — the requested output, the
+/// denial if any, and the admission warnings.
+pub fn dry_run(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>), Error> {
     let input = read_input(args)?;
     let native_supported = args
         .kubernetes_version

@@ -313,3 +313,46 @@ fn a_bare_pod_gets_the_token_mount_the_api_server_would_add() {
         "{app:#}"
     );
 }
+
+/// vault-k8s's environment variables that ferrovault used to skip are read (issue #10 §3): a bad
+/// value stops `serve` at start, naming the variable, as vault-k8s does.
+#[test]
+fn serve_reads_vault_k8s_tls_and_election_variables() {
+    let serve = |envs: &[(&str, &str)]| {
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("AGENT_INJECT_VAULT_ADDR", "https://vault:8200")
+            .env("AGENT_INJECT_LISTEN", "127.0.0.1:0")
+            .env("FERROVAULT_NATIVE_SIDECAR", "never")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = serve(&[("AGENT_INJECT_USE_LEADER_ELECTOR", "maybe")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--use-leader-elector") && err.contains("maybe"),
+        "{err}"
+    );
+
+    let out = serve(&[(
+        "AGENT_INJECT_TLS_CIPHER_SUITES",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,suite1",
+    )]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("unsupported cipher \"suite1\""), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let out = serve(&[("AGENT_INJECT_TLS_CA_CERT_FILE", ca.to_str().unwrap())]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--tls-ca-cert-file") && err.contains("no certificate"),
+        "{err}"
+    );
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 use ferrovault_webhook::inject::InjectorDefaults;
 use ferrovault_webhook::metrics::Metrics;
 use ferrovault_webhook::server::{AppState, ConnectionLimits, app, serve};
-use ferrovault_webhook::tls::{CertFiles, CertStore, install_crypto_provider, server_config};
+use ferrovault_webhook::tls::{
+    CertFiles, CertStore, TlsPolicy, install_crypto_provider, server_config, server_config_with,
+};
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -159,6 +161,101 @@ async fn tls13_only_refuses_a_tls12_client() {
     let mut c = connect(addr, &new).await.unwrap();
     assert_eq!(send(&mut c, "GET", "/health/ready", None, vec![]).await.0, 204);
     task.abort();
+}
+
+/// `AGENT_INJECT_TLS_CIPHER_SUITES` (Go names): TLS 1.2 clients get only the listed suites; a Go
+/// name rustls does not implement is accepted and reported, an unknown one refused as vault-k8s does.
+#[tokio::test]
+async fn cipher_suites_restrict_tls12_as_vault_k8s_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki("test CA");
+    write_pair(dir.path(), &pki);
+    install_crypto_provider();
+    let certs = Arc::new(CertStore::default());
+    CertFiles {
+        cert: dir.path().join("tls.crt"),
+        key: dir.path().join("tls.key"),
+    }
+    .load_into(&certs)
+    .unwrap();
+    let policy = TlsPolicy::parse(
+        "tls12",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_RSA_WITH_AES_128_CBC_SHA,TLS_AES_128_GCM_SHA256",
+    )
+    .unwrap();
+    assert_eq!(policy.ignored.len(), 2, "{:?}", policy.ignored);
+    let tls = server_config_with(certs.clone(), &policy).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(AppState {
+        defaults: InjectorDefaults::default(),
+        metrics: Metrics::default(),
+        certs,
+        max_body_bytes: 1024,
+        request_timeout: Duration::from_secs(5),
+        review_slots: AppState::default_review_slots(),
+    });
+    let task = tokio::spawn(serve(
+        listener,
+        tls,
+        app(state, ""),
+        std::future::pending(),
+        ConnectionLimits {
+            drain: Duration::from_secs(1),
+            ..Default::default()
+        },
+    ));
+    let tls12_with = |suite: rustls::SupportedCipherSuite| {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: vec![suite],
+            ..rustls::crypto::ring::default_provider()
+        };
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    };
+    use rustls::crypto::ring::cipher_suite as suites;
+    let unlisted = tls12_with(suites::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+    assert!(
+        connect(addr, &unlisted).await.is_err(),
+        "an unlisted TLS 1.2 suite was negotiated"
+    );
+    let listed = tls12_with(suites::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384);
+    let mut c = connect(addr, &listed).await.unwrap();
+    assert_eq!(send(&mut c, "GET", "/health/ready", None, vec![]).await.0, 204);
+    // TLS 1.3 keeps all its suites, as in Go
+    let tls13 = connector(&pki.ca_pem, &[&rustls::version::TLS13]);
+    assert!(connect(addr, &tls13).await.is_ok());
+    task.abort();
+
+    let err = TlsPolicy::parse("tls12", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,suite1").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "failed to parse TLS cipher suites list \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,suite1\": unsupported cipher \"suite1\""
+        ),
+        "{err}"
+    );
+    let err = TlsPolicy::parse("tls12", "TLS_RSA_WITH_AES_128_CBC_SHA").unwrap_err();
+    assert!(
+        err.to_string().contains("leaves TLS 1.2 without a suite"),
+        "{err}"
+    );
+    // with TLS 1.3 only, a 1.2-only list is harmless
+    assert!(TlsPolicy::parse("tls13", "TLS_RSA_WITH_AES_128_CBC_SHA").is_ok());
+    let err = TlsPolicy::parse("tls1000", "").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid or unsupported TLS version \"tls1000\""),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,9 @@
 
 pub mod go;
 pub mod logging;
+mod values;
+
+pub use values::{Command, FileMode, VaultDuration};
 
 use std::collections::BTreeMap;
 
@@ -43,6 +46,14 @@ pub enum ContractError {
     /// The JSON does not match the contract.
     #[error("agent config is not a valid ferrovault agent config: {0}")]
     Json(#[from] serde_json::Error),
+    /// A field does not hold what the contract allows (the path names it, e.g. `templates[0].perms`).
+    #[error("agent config: {path}: {message}")]
+    Field {
+        /// Where, e.g. `templates[0].perms`.
+        path: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
     /// The document has a version this agent does not understand.
     #[error("agent config version {found} is not supported (this agent reads version {CONFIG_VERSION})")]
     Version {
@@ -114,7 +125,33 @@ pub struct VaultConnection {
     pub max_retries: Option<u32>,
     /// Timeout of one request to Vault, a Go duration (`client-timeout`; default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_timeout: Option<String>,
+    pub client_timeout: Option<VaultDuration>,
+    /// Vault Agent's top-level `disable_idle_connections` (`agent-disable-idle-connections`): the
+    /// components ([`CONNECTION_COMPONENTS`]) whose connections to Vault are not kept idle for reuse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disable_idle_connections: Vec<String>,
+    /// Vault Agent's top-level `disable_keep_alives` (`agent-disable-keep-alives`): the components
+    /// whose requests to Vault close their connection afterwards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disable_keep_alives: Vec<String>,
+}
+
+/// The components Vault Agent's `disable_idle_connections` / `disable_keep_alives` name.
+pub const CONNECTION_COMPONENTS: &[&str] = &["auto-auth", "caching", "templating", "proxying"];
+
+/// Parses a comma-separated list of [`CONNECTION_COMPONENTS`] (vault-k8s's annotation form; items
+/// trimmed, empty items skipped). On error, the offending item.
+pub fn connection_components(value: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !CONNECTION_COMPONENTS.contains(&item) {
+            return Err(item.to_owned());
+        }
+        if !out.iter().any(|c| c == item) {
+            out.push(item.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// `auto_auth {}`: the login method and the token sinks.
@@ -142,10 +179,10 @@ pub struct AuthMethod {
     pub namespace: Option<String>,
     /// Go duration: first retry delay of a failed login (default 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_backoff: Option<String>,
+    pub min_backoff: Option<VaultDuration>,
     /// Go duration: longest retry delay of a failed login (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_backoff: Option<String>,
+    pub max_backoff: Option<VaultDuration>,
     /// Exit instead of retrying when login fails.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exit_on_err: bool,
@@ -187,10 +224,10 @@ pub struct Template {
     pub right_delimiter: String,
     /// Octal file mode such as `0600`; absent means Vault Agent's default (keep, else 0644).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub perms: Option<String>,
+    pub perms: Option<FileMode>,
     /// Command run (as an argv split on white space, without a shell) after the file changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
+    pub command: Option<Command>,
     /// A missing map key is an error instead of `<no value>`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub error_on_missing_key: bool,
@@ -212,7 +249,7 @@ pub struct TemplateConfig {
     pub exit_on_retry_failure: bool,
     /// Go duration: re-read period of secrets without a lease (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub static_secret_render_interval: Option<String>,
+    pub static_secret_render_interval: Option<VaultDuration>,
     /// Maximum concurrent connections to Vault while fetching.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections_per_host: Option<u64>,
@@ -267,7 +304,7 @@ pub fn log_level(value: &str) -> Option<&'static str> {
 
 /// Auto-auth methods an injected agent can run (`token` needs `VAULT_TOKEN`, which no injected pod
 /// has). Any other `auth-type` is refused at admission instead of failing in the pod.
-pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file"];
+pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file", "cert"];
 
 /// A template's `command` as the argv the agent runs (no shell: the agent image has none): split
 /// like a POSIX shell splits words, quotes and backslashes honoured. `Err` says why it cannot run
@@ -329,7 +366,11 @@ impl AgentConfig {
         if version != CONFIG_VERSION {
             return Err(ContractError::Version { found: version });
         }
-        Ok(serde_json::from_slice(json)?)
+        let mut de = serde_json::Deserializer::from_slice(json);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| ContractError::Field {
+            path: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })
     }
 
     /// The value of [`AGENT_CONFIG_ENV`]: standard base64 of the compact JSON.

@@ -29,8 +29,8 @@ fn config() -> AgentConfig {
             contents: Some("x".into()),
             left_delimiter: "{{".into(),
             right_delimiter: "}}".into(),
-            perms: Some("0600".into()),
-            command: Some("  /bin/kill  -HUP 1 ".into()),
+            perms: Some("0600".parse().unwrap()),
+            command: Some("  /bin/kill  -HUP 1 ".parse().unwrap()),
             ..Default::default()
         }],
         template_config: Default::default(),
@@ -101,32 +101,32 @@ fn token_path_override_replaces_the_kubernetes_token_file() {
     }
 }
 
+/// `config()` as JSON with `pointer` set to `value`, read the way the agent reads its config.
+fn read_with(pointer: &str, value: &str) -> Result<AgentConfig, String> {
+    let mut json = serde_json::to_value(config()).unwrap();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    json.pointer_mut(parent)
+        .and_then(serde_json::Value::as_object_mut)
+        .unwrap_or_else(|| panic!("{parent}"))
+        .insert(key.to_owned(), serde_json::json!(value));
+    AgentConfig::from_json(json.to_string().as_bytes()).map_err(|e| e.to_string())
+}
+
 #[test]
 fn bad_values_name_the_field_and_what_is_accepted() {
-    let mut cfg = config();
-    cfg.templates[0].perms = Some("rw-r--r--".into());
-    let err = Settings::new(&cfg, &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    // Typed values (ferrovault_contract::{FileMode, VaultDuration, Command}) are checked as the
+    // config is read, the error naming the field path.
+    let err = read_with("/templates/0/perms", "rw-r--r--").unwrap_err();
     assert!(
-        err.contains("templates[0] (\"db\").perms") && err.contains("octal"),
+        err.contains("templates[0].perms") && err.contains("octal"),
         "{err}"
     );
     // Issue #8: no setuid, setgid or sticky file, whatever the config says.
     for mode in ["7777", "4755", "1777"] {
-        let mut cfg = config();
-        cfg.templates[0].perms = Some(mode.into());
-        let err = Settings::new(&cfg, &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = read_with("/templates/0/perms", mode).unwrap_err();
         assert!(err.contains("from 000 to 0777"), "{mode}: {err}");
     }
-
-    let mut cfg = config();
-    cfg.auto_auth.method.min_backoff = Some("5 seconds".into());
-    let err = Settings::new(&cfg, &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let err = read_with("/auto_auth/method/min_backoff", "5 seconds").unwrap_err();
     assert!(
         err.contains("auto_auth.method.min_backoff") && err.contains("Go duration"),
         "{err}"
@@ -165,7 +165,7 @@ fn durations_are_read_as_vault_agent_reads_them() {
     // Issue #10: parseutil.ParseDurationSecond: whole seconds, days, or a Go duration.
     for (value, secs) in [("10", 10), ("1d", 86_400), ("90s", 90), ("+5", 5)] {
         let mut cfg = config();
-        cfg.template_config.static_secret_render_interval = Some(value.into());
+        cfg.template_config.static_secret_render_interval = Some(value.parse().unwrap());
         let s = Settings::new(&cfg, &Overrides::default()).unwrap();
         assert_eq!(
             s.static_secret_render_interval,
@@ -173,27 +173,32 @@ fn durations_are_read_as_vault_agent_reads_them() {
             "{value}"
         );
     }
-    let mut cfg = config();
-    cfg.template_config.static_secret_render_interval = Some("-10".into());
-    let err = Settings::new(&cfg, &Overrides::default())
+    let err = read_with("/template_config/exit_on_retry_failure", "x").unwrap_err();
+    assert!(err.contains("template_config.exit_on_retry_failure"), "{err}");
+    let mut json = serde_json::to_value(config()).unwrap();
+    json["template_config"]["static_secret_render_interval"] = serde_json::json!("-10");
+    let err = AgentConfig::from_json(json.to_string().as_bytes())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not negative"), "{err}");
+    assert!(
+        err.contains("template_config.static_secret_render_interval") && err.contains("not negative"),
+        "{err}"
+    );
 }
 
 #[test]
 fn commands_become_argv_split_like_a_shell() {
     // Issue #10 §2: quotes are honoured; what needs a shell is refused (the agent has none).
     let mut cfg = config();
-    cfg.templates[0].command = Some("/bin/notify 'a b' c".into());
+    cfg.templates[0].command = Some("/bin/notify 'a b' c".parse().unwrap());
     let s = Settings::new(&cfg, &Overrides::default()).unwrap();
     assert_eq!(
         s.templates[0].command.as_deref(),
         Some(&["/bin/notify".to_owned(), "a b".to_owned(), "c".to_owned()][..])
     );
-    cfg.templates[0].command = Some("kill -HUP $(pidof app)".into());
-    let err = Settings::new(&cfg, &Overrides::default())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("command") && err.contains("needs a shell"), "{err}");
+    let err = read_with("/templates/0/command", "kill -HUP $(pidof app)").unwrap_err();
+    assert!(
+        err.contains("templates[0].command") && err.contains("needs a shell"),
+        "{err}"
+    );
 }

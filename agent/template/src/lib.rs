@@ -54,9 +54,11 @@
 #![deny(missing_docs)]
 
 mod exec;
+mod func;
 mod funcs;
 mod lex;
 mod native;
+mod num;
 mod ops;
 mod parse;
 mod printf;

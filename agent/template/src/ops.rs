@@ -3,48 +3,13 @@
 
 use serde_json::Value;
 
-use crate::funcs::Func;
+use crate::func::Func;
+pub(crate) use crate::num::{Num, num};
 use crate::printf::go_sprint;
 use crate::value::{Val, sorted_entries};
 
 pub(crate) fn go_sprint_args(args: &[Val]) -> String {
     go_sprint(args)
-}
-
-/// A number operand.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Num {
-    I(i64),
-    F(f64),
-}
-
-impl Num {
-    pub(crate) fn into_json(self) -> Value {
-        match self {
-            Num::I(i) => Value::from(i),
-            Num::F(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
-        }
-    }
-
-    pub(crate) fn f(self) -> f64 {
-        match self {
-            Num::I(i) => i as f64,
-            Num::F(f) => f,
-        }
-    }
-}
-
-/// A JSON value as a number (numeric strings too: Vault hands Go `json.Number`s).
-pub(crate) fn num(v: &Value) -> Option<Num> {
-    match v {
-        Value::Number(n) => n.as_i64().map(Num::I).or_else(|| n.as_f64().map(Num::F)),
-        Value::String(s) => s
-            .parse::<i64>()
-            .map(Num::I)
-            .ok()
-            .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::F)),
-        _ => None,
-    }
 }
 
 pub(crate) fn arith(f: Func, a: Num, b: Num) -> Result<Num, String> {

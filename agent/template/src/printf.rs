@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::funcs::{Num, num};
+use crate::num::{Num, fix_exponent, go_float_g, num};
 use crate::value::{Val, go_quote, print_operand};
 
 fn is_string(v: &Val) -> bool {
@@ -290,52 +290,6 @@ fn format_one(verb: char, spec: Spec, arg: &Val) -> String {
 fn go_exp(f: f64, prec: usize) -> String {
     let s = format!("{:.*e}", prec, f);
     fix_exponent(&s)
-}
-
-fn fix_exponent(s: &str) -> String {
-    match s.split_once('e') {
-        Some((mant, exp)) => {
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp),
-            };
-            format!("{mant}e{sign}{digits:0>2}")
-        }
-        None => s.to_owned(),
-    }
-}
-
-/// `%g` (shortest when no precision): exponent form when exp < -4 or exp >= precision.
-pub(crate) fn go_float_g(f: f64, prec: Option<usize>) -> String {
-    if f == 0.0 {
-        return "0".into();
-    }
-    let sci = match prec {
-        Some(p) => format!("{:.*e}", p.max(1) - 1, f),
-        None => format!("{f:e}"),
-    };
-    let Some((mant, exp)) = sci.split_once('e') else {
-        return sci;
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let eprec = prec.map_or(6, |p| p.max(1) as i32);
-    if exp < -4 || exp >= eprec {
-        let mant = if mant.contains('.') {
-            mant.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            mant
-        };
-        fix_exponent(&format!("{mant}e{exp}"))
-    } else {
-        let digits = mant.chars().filter(|c| c.is_ascii_digit()).count() as i32;
-        let decimals = (digits - 1 - exp).max(0) as usize;
-        let s = format!("{:.*}", decimals, f);
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_owned()
-        } else {
-            s
-        }
-    }
 }
 
 #[cfg(test)]

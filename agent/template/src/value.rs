@@ -160,7 +160,7 @@ pub(crate) fn print_json(out: &mut String, v: &Value) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => match n.as_f64() {
             // Go prints float64 with %v (`5`, `1.5`, `1e+06`); integers as they are.
-            Some(f) if n.is_f64() => out.push_str(&crate::printf::go_float_g(f, None)),
+            Some(f) if n.is_f64() => out.push_str(&crate::num::go_float_g(f, None)),
             _ => {
                 let _ = write!(out, "{n}");
             }

@@ -64,8 +64,8 @@ impl Env {
         AuthMethod {
             kind: "approle".into(),
             mount_path: "auth/approle".into(),
-            min_backoff: Some("100ms".into()),
-            max_backoff: Some("500ms".into()),
+            min_backoff: Some("100ms".parse().unwrap()),
+            max_backoff: Some("500ms".parse().unwrap()),
             config: BTreeMap::from([
                 (
                     "role_id_file_path".into(),

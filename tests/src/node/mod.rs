@@ -21,7 +21,6 @@
 //! - One node per machine at a time (fixed address and bridge): [`NodeCluster::start`] takes a lock.
 
 mod config;
-pub mod vault;
 
 use std::fs::File;
 use std::net::Ipv4Addr;

@@ -6,7 +6,7 @@ mod more;
 use std::time::Duration;
 
 use ferrovault_tests::node::NodeCluster;
-use ferrovault_tests::node::vault::NodeVault;
+use ferrovault_tests::openbao::DevServer;
 use helpers::*;
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ pub fn progress(line: &str) {
 
 /// The shared environment. Fields drop in order: OpenBao, then the cluster.
 pub struct Env {
-    pub vault: NodeVault,
+    pub vault: DevServer,
     pub cluster: NodeCluster,
 }
 
@@ -75,7 +75,7 @@ impl Env {
         progress(&format!("node Ready; API server {}", cp.server_url()));
         let reviewer = cp.token_reviewer_jwt().unwrap_or_else(|e| panic!("{e}"));
         let vault =
-            NodeVault::start(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
+            DevServer::start_on(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
         cluster.own_dir(vault.dir()).unwrap_or_else(|e| panic!("{e}"));
         let bao = |args: &[&str]| {
             vault
@@ -93,12 +93,10 @@ impl Env {
         ]);
         bao(&["secrets", "enable", "-path=kv2", "-version=2", "kv"]);
         vault
-            .bao_stdin(
-                &["policy", "write", "internal-app", "-"],
-                Some(
-                    "path \"secret/my-secret\" { capabilities = [\"read\"] }\n\
-                     path \"kv2/data/rotating\" { capabilities = [\"read\"] }\n",
-                ),
+            .policy_write(
+                "internal-app",
+                "path \"secret/my-secret\" { capabilities = [\"read\"] }\n\
+                 path \"kv2/data/rotating\" { capabilities = [\"read\"] }\n",
             )
             .unwrap_or_else(|e| panic!("{e}"));
         bao(&["auth", "enable", "kubernetes"]);

@@ -25,12 +25,16 @@ pub(super) fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_conflict() || s.is_already_exists())
 }
 
-/// Follower: the Secret's serving pair, if present.
+/// Follower: the Secret's serving pair, if present. A Secret ferrovault did not create is refused
+/// here too: the leader will not manage it, so serving it would pin a certificate nobody renews.
 pub(super) async fn read_pair(secrets: &Api<Secret>, name: &str) -> Result<Option<(String, String)>, Error> {
     let secret = secrets
         .get_opt(name)
         .await
         .map_err(kube_error("read the auto-TLS Secret"))?;
+    if let Some(s) = &secret {
+        ensure_owned(s)?;
+    }
     let Some(data) = secret.and_then(|s| s.data) else {
         return Ok(None);
     };
@@ -48,6 +52,9 @@ pub(super) async fn reconcile(
         .get_opt(&config.secret)
         .await
         .map_err(kube_error("read the auto-TLS Secret"))?;
+    if let Some(s) = &existing {
+        ensure_owned(s)?;
+    }
     let stored = read_secret(
         existing
             .as_ref()
@@ -107,7 +114,9 @@ pub(super) async fn write_secret(
 ) -> Result<(), Error> {
     match existing {
         Some(mut secret) => {
-            // keep labels, annotations, type and any foreign keys; resourceVersion guards the update
+            // never a Secret we did not create (checked again here, next to the write); keep
+            // labels, annotations, type and any foreign keys; resourceVersion guards the update
+            ensure_owned(&secret)?;
             let mut data = secret.data.take().unwrap_or_default();
             data.remove(PREVIOUS_CA);
             data.extend(material.secret_data());
@@ -131,7 +140,7 @@ pub(super) async fn write_secret(
                     name: Some(config.secret.clone()),
                     namespace: Some(config.namespace.clone()),
                     labels: Some(BTreeMap::from([(
-                        "app.kubernetes.io/managed-by".to_owned(),
+                        OWNER_LABEL.to_owned(),
                         FIELD_MANAGER.to_owned(),
                     )])),
                     ..ObjectMeta::default()
@@ -147,4 +156,20 @@ pub(super) async fn write_secret(
                 .map_err(kube_error("create the auto-TLS Secret"))
         }
     }
+}
+
+/// Refuses a Secret that auto TLS did not create (see [`owned`]): overwriting a user's `tls.crt` and
+/// `tls.key` (vault-helm's user-managed `certs.secretName`) would lose their data.
+fn ensure_owned(secret: &Secret) -> Result<(), Error> {
+    if owned(&secret.metadata) {
+        return Ok(());
+    }
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    let namespace = secret.metadata.namespace.as_deref().unwrap_or_default();
+    Err(Error::Kube(format!(
+        "the Secret {namespace}/{name} exists but was not created by ferrovault-webhook (it lacks the \
+         label {OWNER_LABEL}={FIELD_MANAGER}); auto TLS never writes or serves a Secret it did not \
+         create. Use it as a user-managed certificate (chart: tls.mode=existingSecret with \
+         certs.caBundle), or delete it, or give auto TLS another name (certs.secretName)"
+    )))
 }

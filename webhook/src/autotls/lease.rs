@@ -1,150 +1,68 @@
-//! Leader election through a `coordination.k8s.io/v1` Lease.
+//! Leader election through a `coordination.k8s.io/v1` Lease, by `kube-lease-manager` (the maintained
+//! election crate that supports kube 5; kubert's `lease` module still pins kube 1.x/2.x). It
+//! acquires an orphaned or expired Lease with server-side apply (so two contenders cannot both win),
+//! renews it `grace` before expiry, and tolerates `grace` of clock skew between nodes.
+
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use tokio::task::JoinHandle;
 
 use super::*;
 
-/// Lease-based leader election (the client-go algorithm, simplified): a Lease whose record has not
-/// changed for its duration, as observed on *this* replica's monotonic clock (no clock-skew
-/// assumptions), may be taken; writes carry the resourceVersion, so only one contender wins.
-pub(super) struct Elector {
-    pub(super) api: Api<Lease>,
-    pub(super) name: String,
-    pub(super) identity: String,
-    pub(super) duration: Duration,
-    pub(super) observed: Option<(Option<String>, Option<MicroTime>, Instant)>,
-    pub(super) renewed_at: Option<Instant>,
+/// A running election: [`Election::leading`] says whether this replica holds the Lease.
+pub(super) struct Election {
+    leading: watch::Receiver<bool>,
+    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
 }
 
-impl Elector {
-    pub(super) fn new(api: Api<Lease>, config: &AutoTlsConfig) -> Self {
-        Elector {
-            api,
-            name: config.lease.clone(),
-            identity: config.identity.clone(),
-            duration: config.lease_duration,
-            observed: None,
-            renewed_at: None,
+/// Lease duration and renewal lead in whole seconds, as the crate takes them: renewed
+/// `renew_interval` after the last renewal, i.e. `duration - renew_interval` before expiry.
+pub(super) fn lease_seconds(config: &AutoTlsConfig) -> (u64, u64) {
+    let duration = config.lease_duration.as_secs().max(2);
+    let grace = duration
+        .saturating_sub(config.renew_interval.as_secs().max(1))
+        .clamp(1, duration - 1);
+    (duration, grace)
+}
+
+impl Election {
+    /// Joins the election (creating the Lease if it does not exist yet).
+    pub(super) async fn start(client: kube::Client, config: &AutoTlsConfig) -> Result<Self, Error> {
+        let (duration, grace) = lease_seconds(config);
+        let manager = LeaseManagerBuilder::new(client, &config.lease)
+            .with_namespace(&config.namespace)
+            .with_identity(&config.identity)
+            .with_duration(duration)
+            .with_grace(grace)
+            .build()
+            .await
+            .map_err(|e| Error::Kube(format!("join the election on Lease {}: {e}", config.lease)))?;
+        let (leading, task) = manager.watch().await;
+        Ok(Election { leading, task })
+    }
+
+    /// Whether this replica leads now; `None` once the election task has ended (join again).
+    pub(super) fn leading(&self) -> Option<bool> {
+        if self.task.is_finished() {
+            return None;
+        }
+        Some(*self.leading.borrow())
+    }
+
+    /// Resolves when leadership changes (or the election ends).
+    pub(super) async fn changed(&mut self) {
+        if self.leading.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
-    /// Still the leader after a failed renewal? Only until two thirds of the lease have passed.
-    pub(super) fn still_leading(&self) -> bool {
-        self.renewed_at
-            .is_some_and(|t| t.elapsed() < self.duration * 2 / 3)
-    }
-
-    pub(super) fn spec(&self, previous: Option<&LeaseSpec>) -> LeaseSpec {
-        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-        let ours = previous.is_some_and(|p| p.holder_identity.as_deref() == Some(&self.identity));
-        let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
-        LeaseSpec {
-            holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.duration.as_secs().max(1).try_into().unwrap_or(i32::MAX)),
-            acquire_time: if ours {
-                previous.and_then(|p| p.acquire_time.clone())
-            } else {
-                Some(now.clone())
-            },
-            renew_time: Some(now),
-            lease_transitions: Some(if ours || previous.is_none() {
-                transitions
-            } else {
-                transitions + 1
-            }),
-            ..LeaseSpec::default()
+    /// Leaves the election, giving the Lease up if held, so another replica takes over at once.
+    pub(super) async fn release(self) {
+        let Election { leading, task } = self;
+        drop(leading); // the watcher releases the Lease when its last receiver is gone
+        match tokio::time::timeout(Duration::from_secs(5), task).await {
+            Ok(Ok(Ok(_))) => tracing::info!("auto TLS: leader Lease released"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "auto TLS: cannot release the leader Lease"),
+            Ok(Err(_)) | Err(_) => tracing::warn!("auto TLS: the election did not stop in time"),
         }
-    }
-
-    /// One round: acquire, renew or observe. Returns whether this replica leads.
-    pub(super) async fn tick(&mut self) -> bool {
-        let lease = match self.api.get_opt(&self.name).await {
-            Ok(lease) => lease,
-            Err(e) => {
-                tracing::warn!(error = %describe(&e), "auto TLS: cannot read the leader Lease");
-                return self.still_leading();
-            }
-        };
-        let Some(mut lease) = lease else {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(self.name.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(self.spec(None)),
-            };
-            return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => {
-                    self.renewed_at = Some(Instant::now());
-                    true
-                }
-                Err(e) if is_conflict(&e) => false,
-                Err(e) => {
-                    tracing::warn!(error = %describe(&e), "auto TLS: cannot create the leader Lease");
-                    false
-                }
-            };
-        };
-        let spec = lease.spec.clone().unwrap_or_default();
-        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-        let record = (holder.clone(), spec.renew_time.clone());
-        match &self.observed {
-            Some((h, r, _)) if (h, r) == (&record.0, &record.1) => {}
-            _ => self.observed = Some((record.0, record.1, Instant::now())),
-        }
-        let ours = holder.as_deref() == Some(self.identity.as_str());
-        let their_duration = spec
-            .lease_duration_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(self.duration, Duration::from_secs);
-        let expired = holder.is_none()
-            || self
-                .observed
-                .as_ref()
-                .is_some_and(|(_, _, at)| at.elapsed() >= their_duration);
-        if !ours && !expired {
-            self.renewed_at = None;
-            return false;
-        }
-        if !ours {
-            tracing::info!(
-                previous = holder.as_deref().unwrap_or(""),
-                "auto TLS: the leader Lease expired; taking it"
-            );
-        }
-        lease.spec = Some(self.spec(Some(&spec)));
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
-            Ok(_) => {
-                self.renewed_at = Some(Instant::now());
-                true
-            }
-            Err(e) if is_conflict(&e) => {
-                self.renewed_at = None;
-                false
-            }
-            Err(e) => {
-                tracing::warn!(error = %describe(&e), "auto TLS: cannot renew the leader Lease");
-                self.still_leading()
-            }
-        }
-    }
-
-    /// Gives the Lease up (clears the holder) if this replica holds it.
-    pub(super) async fn release(&mut self) {
-        if self.renewed_at.is_none() {
-            return;
-        }
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
-            return;
-        };
-        let Some(spec) = lease.spec.as_mut() else { return };
-        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
-            return;
-        }
-        spec.holder_identity = None;
-        spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
-            Ok(_) => tracing::info!(lease = %self.name, "auto TLS: leader Lease released"),
-            Err(e) => tracing::warn!(error = %describe(&e), "auto TLS: cannot release the leader Lease"),
-        }
-        self.renewed_at = None;
     }
 }

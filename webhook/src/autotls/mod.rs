@@ -26,7 +26,7 @@ mod x509;
 mod tests;
 
 pub use plan::{
-    Action, Material, Stored, bundle, ca_bundle_patch, decide, execute, last_certificate, read_secret,
+    Action, Material, Stored, bundle, ca_bundle_patch, decide, execute, last_certificate, owned, read_secret,
 };
 
 use kube_io::*;
@@ -42,9 +42,8 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrovault_certs::{Ca, Leaf};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use rustls::client::WebPkiServerVerifier;
@@ -71,6 +70,9 @@ pub const PREVIOUS_CA: &str = "ca-previous.crt";
 
 const CA_COMMON_NAME: &str = "ferrovault webhook CA";
 const FIELD_MANAGER: &str = "ferrovault-webhook";
+/// The label auto TLS puts on the Secret it creates, with the value [`FIELD_MANAGER`]; a Secret
+/// without it is never written (nor served).
+pub const OWNER_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Time given to API servers to see a new caBundle before a leaf from a new CA is served.
 const BUNDLE_PROPAGATION: Duration = Duration::from_secs(2);
 /// How far `ferrovault_certs` backdates `notBefore` (its clock-skew allowance).
@@ -119,6 +121,7 @@ pub struct AutoTlsHandle {
     task: Option<tokio::task::JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     leader: watch::Receiver<bool>,
+    last_error: watch::Receiver<Option<String>>,
 }
 
 // === impl Hosts ===
@@ -184,9 +187,9 @@ impl AutoTlsConfig {
                 self.ca_validity, self.leaf_validity
             )));
         }
-        if self.renew_interval.is_zero() || self.lease_duration < self.renew_interval * 2 {
+        if self.renew_interval < Duration::from_secs(1) || self.lease_duration < self.renew_interval * 2 {
             return Err(Error::Config(format!(
-                "--leader-lease-duration ({:?}) must be at least twice --leader-renew-interval ({:?}), which must not be 0",
+                "--leader-lease-duration ({:?}) must be at least twice --leader-renew-interval ({:?}), which must be at least 1s (the Lease counts whole seconds)",
                 self.lease_duration, self.renew_interval
             )));
         }
@@ -198,12 +201,14 @@ impl AutoTlsConfig {
 /// and the webhook configuration, and loads the Secret's pair into `store` on every replica.
 pub fn spawn(client: kube::Client, config: AutoTlsConfig, store: Arc<CertStore>) -> AutoTlsHandle {
     let (leader_tx, leader) = watch::channel(false);
+    let (error_tx, last_error) = watch::channel(None);
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(client, config, store, leader_tx, stop_rx));
+    let task = tokio::spawn(run(client, config, store, leader_tx, error_tx, stop_rx));
     AutoTlsHandle {
         task: Some(task),
         stop: Some(stop),
         leader,
+        last_error,
     }
 }
 
@@ -218,6 +223,11 @@ impl AutoTlsHandle {
     /// Leadership changes.
     pub fn leadership(&self) -> watch::Receiver<bool> {
         self.leader.clone()
+    }
+
+    /// The error of the last check (Secret, webhook configuration), `None` once a check succeeded.
+    pub fn last_error(&self) -> watch::Receiver<Option<String>> {
+        self.last_error.clone()
     }
 
     /// Stops the task and releases the Lease if held, so another replica takes over at once.
@@ -272,12 +282,13 @@ async fn run(
     config: AutoTlsConfig,
     store: Arc<CertStore>,
     leader_tx: watch::Sender<bool>,
+    error_tx: watch::Sender<Option<String>>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let ns = config.namespace.as_str();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let mut elector = Elector::new(Api::namespaced(client, ns), &config);
+    let mut election: Option<Election> = None;
     let mut loaded: Option<(String, String)> = None;
     let mut backoff = Backoff::new(
         config.renew_interval.min(Duration::from_secs(1)),
@@ -285,7 +296,17 @@ async fn run(
     );
     let mut next_check = Instant::now();
     loop {
-        let leading = elector.tick().await;
+        if election.as_ref().and_then(Election::leading).is_none() {
+            election = match Election::start(client.clone(), &config).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "auto TLS: election failed; retrying");
+                    error_tx.send_replace(Some(e.to_string()));
+                    None
+                }
+            };
+        }
+        let leading = election.as_ref().and_then(Election::leading).unwrap_or(false);
         if leader_tx.send_replace(leading) != leading {
             if leading {
                 tracing::info!(lease = %config.lease, identity = %config.identity, "auto TLS: became leader");
@@ -302,6 +323,7 @@ async fn run(
             };
             match result {
                 Ok(Some(pair)) => {
+                    error_tx.send_replace(None);
                     load(&store, &mut loaded, pair);
                     backoff.reset();
                     next_check = Instant::now() + config.check_interval;
@@ -313,6 +335,7 @@ async fn run(
                 Err(e) => {
                     let wait = backoff.failed();
                     tracing::warn!(error = %e, retry_in = ?wait, "auto TLS: check failed");
+                    error_tx.send_replace(Some(e.to_string()));
                     next_check = Instant::now() + wait;
                 }
             }
@@ -325,13 +348,23 @@ async fn run(
         } else {
             until_check.min(config.renew_interval)
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut stop => {
-                elector.release().await;
-                leader_tx.send_replace(false);
-                return;
+        let changed = async {
+            match election.as_mut() {
+                Some(e) => e.changed().await,
+                None => std::future::pending().await,
             }
+        };
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = changed => false,
+            _ = &mut stop => true,
+        };
+        if stopped {
+            if let Some(election) = election.take() {
+                election.release().await;
+            }
+            leader_tx.send_replace(false);
+            return;
         }
     }
 }

@@ -277,3 +277,12 @@ pub fn ca_bundle_patch(config: &MutatingWebhookConfiguration, bundle_pem: &str) 
 }
 
 // --- certificate inspection (pure) ---
+
+/// Whether auto TLS created this object: it carries [`OWNER_LABEL`] with the value
+/// `ferrovault-webhook`. The only test of ownership before a Secret is written.
+pub fn owned(meta: &ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(OWNER_LABEL))
+        .is_some_and(|v| v == FIELD_MANAGER)
+}

@@ -532,3 +532,24 @@ fn config_validation_names_the_flags() {
     c.identity = String::new();
     assert!(c.validate().unwrap_err().to_string().contains("--pod-name"));
 }
+
+#[test]
+fn only_secrets_carrying_the_owner_label_count_as_ours() {
+    let with = |labels: &[(&str, &str)]| ObjectMeta {
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..ObjectMeta::default()
+    };
+    assert!(owned(&with(&[(
+        "app.kubernetes.io/managed-by",
+        "ferrovault-webhook"
+    )])));
+    // a user's Secret (vault-helm's user-managed certs.secretName), a Helm-made one, none at all
+    assert!(!owned(&ObjectMeta::default()));
+    assert!(!owned(&with(&[("app.kubernetes.io/managed-by", "Helm")])));
+    assert!(!owned(&with(&[("managed-by", "ferrovault-webhook")])));
+}

@@ -3,17 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use ferrovault_contract::go;
+use ferrovault_contract::{VaultDuration, go};
 
+use super::catalogue::{Annotation, Kind, Name, Prefix, Scope};
+pub use super::catalogue::{FERROVAULT_PREFIX, OPENBAO_PREFIX, VAULT_PREFIX};
 use super::error::InjectError;
 use super::quantity;
-
-/// Prefix of vault-k8s annotations.
-pub const VAULT_PREFIX: &str = "vault.hashicorp.com/";
-/// Prefix of openbao-k8s annotations, accepted as aliases (the `vault.hashicorp.com/` key wins).
-pub const OPENBAO_PREFIX: &str = "openbao.org/";
-/// Prefix of ferrovault's own annotations.
-pub const FERROVAULT_PREFIX: &str = "ferrovault.dev/";
 
 /// Annotation written by the patch; `injected` means "already done".
 pub const STATUS_KEY: &str = "vault.hashicorp.com/agent-inject-status";
@@ -59,21 +54,31 @@ impl<'a> Annotations<'a> {
         Self { entries, ferrovault }
     }
 
-    /// The annotation with this suffix, if present (even when empty).
-    pub fn get(&self, suffix: &str) -> Option<Entry<'a>> {
-        self.entries.get(suffix).copied()
+    fn under(&self, prefix: Prefix) -> &BTreeMap<&'a str, Entry<'a>> {
+        match prefix {
+            Prefix::Vault => &self.entries,
+            Prefix::Ferrovault => &self.ferrovault,
+        }
     }
 
-    /// The value of the annotation with this suffix, if present.
-    pub fn value(&self, suffix: &str) -> Option<&'a str> {
-        self.get(suffix).map(|e| e.value)
+    /// The annotation `name`, if present (even when empty).
+    pub fn get<'n>(&self, name: impl Into<Name<'n>>) -> Option<Entry<'a>> {
+        let name = name.into();
+        read::record(name.entry);
+        self.under(name.entry.prefix).get(&*name.suffix()).copied()
     }
 
-    /// The full key to name in messages: the one present on the pod, else the `vault.hashicorp.com/` one.
-    pub fn key(&self, suffix: &str) -> String {
-        match self.get(suffix) {
+    /// The value of the annotation `name`, if present.
+    pub fn value<'n>(&self, name: impl Into<Name<'n>>) -> Option<&'a str> {
+        self.get(name).map(|e| e.value)
+    }
+
+    /// The full key to name in messages: the one present on the pod, else the canonical one.
+    pub fn key<'n>(&self, name: impl Into<Name<'n>>) -> String {
+        let name = name.into();
+        match self.get(name) {
             Some(e) => e.key.to_owned(),
-            None => format!("{VAULT_PREFIX}{suffix}"),
+            None => name.key(),
         }
     }
 
@@ -82,51 +87,76 @@ impl<'a> Annotations<'a> {
         self.entries.iter().map(|(k, e)| (*k, *e))
     }
 
-    /// A `ferrovault.dev/<suffix>` annotation.
-    pub fn ferrovault(&self, suffix: &str) -> Option<Entry<'a>> {
-        self.ferrovault.get(suffix).copied()
-    }
-
     /// All `ferrovault.dev/` annotations, by suffix.
     pub fn iter_ferrovault(&self) -> impl Iterator<Item = (&'a str, Entry<'a>)> + '_ {
         self.ferrovault.iter().map(|(k, e)| (*k, *e))
     }
 
+    /// The annotations whose key starts with one of these (prefix) entries' names, by suffix: the
+    /// first entry that matches, what follows its name, and the annotation.
+    pub fn with_prefixes<'s>(
+        &'s self,
+        prefixes: &'s [&'static Annotation],
+    ) -> impl Iterator<Item = (&'static Annotation, &'a str, Entry<'a>)> + 's {
+        for p in prefixes {
+            debug_assert!(p.scope != Scope::Pod && p.prefix == Prefix::Vault, "{}", p.name);
+            read::record(p);
+        }
+        self.iter().filter_map(|(suffix, entry)| {
+            prefixes
+                .iter()
+                .find_map(|p| suffix.strip_prefix(p.name).map(|rest| (*p, rest, entry)))
+        })
+    }
+
     /// A string setting: the annotation if present (even `""`), else `default`.
-    pub fn string_or(&self, suffix: &str, default: &str) -> String {
-        self.value(suffix).unwrap_or(default).to_owned()
+    pub fn string_or<'n>(&self, name: impl Into<Name<'n>>, default: &str) -> String {
+        self.value(name).unwrap_or(default).to_owned()
     }
 
     /// A non-empty string annotation.
-    pub fn non_empty(&self, suffix: &str) -> Option<&'a str> {
-        self.value(suffix).filter(|v| !v.is_empty())
+    pub fn non_empty<'n>(&self, name: impl Into<Name<'n>>) -> Option<&'a str> {
+        self.value(name).filter(|v| !v.is_empty())
     }
 
     /// A Go-ParseBool annotation, `default` when absent.
-    pub fn bool_or(&self, suffix: &str, default: bool) -> Result<bool, InjectError> {
-        Ok(self.bool(suffix)?.unwrap_or(default))
+    pub fn bool_or<'n>(&self, name: impl Into<Name<'n>>, default: bool) -> Result<bool, InjectError> {
+        Ok(self.bool(name)?.unwrap_or(default))
     }
 
     /// A Go-ParseBool annotation (`""` is false), `None` when absent.
-    pub fn bool(&self, suffix: &str) -> Result<Option<bool>, InjectError> {
-        self.get(suffix).map(parse_bool).transpose()
-    }
-
-    /// A Go-ParseBool `ferrovault.dev/` annotation, `None` when absent.
-    pub fn ferrovault_bool(&self, suffix: &str) -> Result<Option<bool>, InjectError> {
-        self.ferrovault(suffix).map(parse_bool).transpose()
+    pub fn bool<'n>(&self, name: impl Into<Name<'n>>) -> Result<Option<bool>, InjectError> {
+        let name = name.into();
+        debug_assert_eq!(name.entry.kind, Kind::Bool, "{}", name.entry.name);
+        self.get(name).map(parse_bool).transpose()
     }
 
     /// A Go duration annotation; `""` means "not set". Absent → `default` (also `""` = not set).
-    pub fn duration_or(&self, suffix: &str, default: &str) -> Result<Option<String>, InjectError> {
-        self.checked_duration_or(suffix, default, go::parse_duration, go::DURATION_ACCEPTED)
+    pub fn duration_or<'n>(
+        &self,
+        name: impl Into<Name<'n>>,
+        default: &str,
+    ) -> Result<Option<VaultDuration>, InjectError> {
+        let name = name.into();
+        debug_assert!(
+            matches!(name.entry.kind, Kind::Duration | Kind::Timeout),
+            "{}",
+            name.entry.name
+        );
+        self.checked_duration_or(name, default, go::parse_duration, go::DURATION_ACCEPTED)
     }
 
     /// A duration the agent reads in Vault's format (`30` seconds, `1d`, or a Go duration); `""`
     /// means unset. Absent → `default`.
-    pub fn vault_duration_or(&self, suffix: &str, default: &str) -> Result<Option<String>, InjectError> {
+    pub fn vault_duration_or<'n>(
+        &self,
+        name: impl Into<Name<'n>>,
+        default: &str,
+    ) -> Result<Option<VaultDuration>, InjectError> {
+        let name = name.into();
+        debug_assert_eq!(name.entry.kind, Kind::VaultDuration, "{}", name.entry.name);
         self.checked_duration_or(
-            suffix,
+            name,
             default,
             go::parse_vault_duration,
             go::VAULT_DURATION_ACCEPTED,
@@ -135,48 +165,82 @@ impl<'a> Annotations<'a> {
 
     fn checked_duration_or(
         &self,
-        suffix: &str,
+        name: Name<'_>,
         default: &str,
         parse: fn(&str) -> Option<std::time::Duration>,
         accepted: &'static str,
-    ) -> Result<Option<String>, InjectError> {
-        let value = self.value(suffix).unwrap_or(default);
+    ) -> Result<Option<VaultDuration>, InjectError> {
+        let value = self.value(name).unwrap_or(default);
         if value.is_empty() {
             return Ok(None);
         }
+        let invalid =
+            || InjectError::invalid(self.key(name), value, go::duration_expectation(value, accepted));
+        // the agent reads every duration in Vault's format, which takes every Go duration too
         match parse(value) {
-            Some(_) => Ok(Some(value.to_owned())),
-            None => Err(InjectError::invalid(
-                self.key(suffix),
-                value,
-                go::duration_expectation(value, accepted),
-            )),
+            Some(_) => value.parse::<VaultDuration>().map(Some).map_err(|_| invalid()),
+            None => Err(invalid()),
         }
     }
 
     /// A Kubernetes quantity; `""` removes the setting. Absent → `default`.
-    pub fn quantity_or(&self, suffix: &str, default: &str) -> Result<Option<String>, InjectError> {
-        let value = self.value(suffix).unwrap_or(default);
+    pub fn quantity_or<'n>(
+        &self,
+        name: impl Into<Name<'n>>,
+        default: &str,
+    ) -> Result<Option<String>, InjectError> {
+        let name = name.into();
+        debug_assert_eq!(name.entry.kind, Kind::Quantity, "{}", name.entry.name);
+        let value = self.value(name).unwrap_or(default);
         if value.is_empty() {
             return Ok(None);
         }
         if quantity::is_valid(value) {
             Ok(Some(value.to_owned()))
         } else {
-            Err(InjectError::invalid(self.key(suffix), value, quantity::ACCEPTED))
+            Err(InjectError::invalid(self.key(name), value, quantity::ACCEPTED))
         }
     }
 
     /// A non-negative base-10 integer (uid, gid); absent → `default`. `""` is refused (vault-k8s
     /// would read it as 0, i.e. root).
-    pub fn id_or(&self, suffix: &str, default: i64) -> Result<i64, InjectError> {
-        match self.get(suffix) {
+    pub fn id_or<'n>(&self, name: impl Into<Name<'n>>, default: i64) -> Result<i64, InjectError> {
+        let name = name.into();
+        debug_assert_eq!(name.entry.kind, Kind::Id, "{}", name.entry.name);
+        match self.get(name) {
             None => Ok(default),
             // Go's ParseInt takes a sign: "+5" is 5.
             Some(e) => parse_non_negative(e.value.strip_prefix('+').unwrap_or(e.value))
                 .and_then(|n| i64::try_from(n).ok())
                 .ok_or_else(|| InjectError::invalid(e.key, e.value, "a non-negative integer such as 100")),
         }
+    }
+}
+
+/// In tests, which catalogue entries this thread looked up: the catalogue test proves every entry
+/// is read. Nothing in other builds.
+pub mod read {
+    use super::Annotation;
+
+    #[cfg(test)]
+    thread_local! {
+        static READ: std::cell::RefCell<std::collections::BTreeSet<&'static str>> =
+            const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+    }
+
+    /// Notes that `entry` was looked up.
+    #[inline]
+    pub fn record(entry: &'static Annotation) {
+        #[cfg(test)]
+        READ.with(|r| r.borrow_mut().insert(entry.name));
+        #[cfg(not(test))]
+        let _ = entry;
+    }
+
+    /// The names looked up on this thread since the last call.
+    #[cfg(test)]
+    pub fn take() -> std::collections::BTreeSet<&'static str> {
+        READ.with(|r| std::mem::take(&mut *r.borrow_mut()))
     }
 }
 

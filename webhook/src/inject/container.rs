@@ -14,35 +14,18 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Deserialize as _;
 
+use super::catalogue;
 use super::error::InjectError;
 use super::spec::{AgentResources, InjectionSpec, RunAs};
 
-/// Path of the agent binary in the image.
-pub const AGENT_BINARY: &str = "/ferrovault-agent";
-/// Name of the classic init container.
-pub const INIT_NAME: &str = "vault-agent-init";
-/// Name of the sidecar (classic or native).
-pub const SIDECAR_NAME: &str = "vault-agent";
-/// Home volume of the init container.
-pub const HOME_INIT_VOLUME: &str = "home-init";
-/// Home volume of the sidecar.
-pub const HOME_SIDECAR_VOLUME: &str = "home-sidecar";
-/// The shared secrets volume.
-pub const SECRETS_VOLUME: &str = "vault-secrets";
-/// `agent-extra-secret` volume.
-pub const EXTRA_SECRETS_VOLUME: &str = "extra-secrets";
-/// Where the extra secret is mounted.
-pub const EXTRA_SECRETS_PATH: &str = "/vault/custom";
-/// `tls-secret` volume.
-pub const TLS_VOLUME: &str = "vault-tls-secrets";
-/// Where the TLS secret is mounted.
-pub const TLS_PATH: &str = "/vault/tls";
-/// Startup probe failure threshold of the native sidecar (with a 1 s period: 5 minutes).
-pub const NATIVE_STARTUP_FAILURE_THRESHOLD: i32 = 300;
+pub use super::names::{
+    AGENT_BINARY, EXTRA_SECRETS_PATH, EXTRA_SECRETS_VOLUME, HOME_INIT_VOLUME, HOME_SIDECAR_VOLUME, INIT_NAME,
+    NATIVE_STARTUP_FAILURE_THRESHOLD, SECRETS_VOLUME, SIDECAR_NAME, TLS_PATH, TLS_VOLUME, custom_volume_name,
+};
 
-/// Name of the i-th per-secret volume.
-pub fn custom_volume_name(i: usize) -> String {
-    format!("vault-secrets-custom-{i}")
+/// `value` (a Kubernetes object) as JSON text, for a patch operation's value.
+pub fn raw<T: serde::Serialize + ?Sized>(value: &T) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(value).expect("k8s objects always serialise")
 }
 
 /// Which agent container to build.
@@ -103,16 +86,16 @@ pub fn agent_json(
     config_env: &str,
 ) -> Result<Box<serde_json::value::RawValue>, InjectError> {
     let container = agent(spec, role, config_env);
-    let (patch, suffix) = match role {
-        AgentRole::Init => (&spec.init_json_patch, "agent-init-json-patch"),
-        AgentRole::Sidecar | AgentRole::Native => (&spec.json_patch, "agent-json-patch"),
+    let (patch, entry) = match role {
+        AgentRole::Init => (&spec.init_json_patch, &catalogue::INIT_JSON_PATCH),
+        AgentRole::Sidecar | AgentRole::Native => (&spec.json_patch, &catalogue::JSON_PATCH),
     };
     let Some(patch) = patch else {
         // The common case: straight from the typed container to JSON text.
-        return Ok(super::patch::raw(&container));
+        return Ok(raw(&container));
     };
     let mut value = serde_json::to_value(&container).expect("a Container always serialises");
-    let key = format!("{}{suffix}", super::annotations::VAULT_PREFIX);
+    let key = catalogue::Name::from(entry).key();
     json_patch::patch(&mut value, &patch.0).map_err(|err| InjectError::JsonPatch {
         key: key.clone(),
         detail: format!(
@@ -133,7 +116,7 @@ pub fn agent_json(
             ),
         });
     }
-    Ok(super::patch::raw(&value))
+    Ok(raw(&value))
 }
 
 fn classify(err: &serde_json::Error) -> &'static str {

@@ -55,6 +55,10 @@ pub struct InjectorDefaults {
     pub auth_min_backoff: String,
     /// Go duration: longest auto-auth retry delay (`""` = agent default).
     pub auth_max_backoff: String,
+    /// `disable_idle_connections` for pods without the annotation (comma-separated components).
+    pub disable_idle_connections: String,
+    /// `disable_keep_alives` for pods without the annotation (comma-separated components).
+    pub disable_keep_alives: String,
     /// Agent log level.
     pub log_level: String,
     /// Agent log format (`standard` or `json`).
@@ -70,27 +74,54 @@ pub struct InjectorDefaults {
 pub const DEFAULT_AGENT_IMAGE: &str =
     concat!("ghcr.io/ferrovault/ferrovault-agent:", env!("CARGO_PKG_VERSION"));
 
+/// vault-k8s's injector defaults, the one table both the flags (`args.rs`, `default_value`) and
+/// [`InjectorDefaults::default`] take their values from.
+pub mod vault_k8s {
+    /// `-vault-auth-type`.
+    pub const AUTH_TYPE: &str = "kubernetes";
+    /// `-vault-auth-path`.
+    pub const AUTH_PATH: &str = "auth/kubernetes";
+    /// `-run-as-user`.
+    pub const RUN_AS_USER: i64 = 100;
+    /// `-run-as-group`.
+    pub const RUN_AS_GROUP: i64 = 1000;
+    /// `-default-template`.
+    pub const DEFAULT_TEMPLATE: &str = "map";
+    /// `-cpu-request`.
+    pub const CPU_REQUEST: &str = "250m";
+    /// `-memory-request`.
+    pub const MEM_REQUEST: &str = "64Mi";
+    /// `-cpu-limit`.
+    pub const CPU_LIMIT: &str = "500m";
+    /// `-memory-limit`.
+    pub const MEM_LIMIT: &str = "128Mi";
+    /// `-log-level` of the agents.
+    pub const LOG_LEVEL: &str = "info";
+    /// `-log-format` of the agents.
+    pub const LOG_FORMAT: &str = "standard";
+}
+
 impl Default for InjectorDefaults {
     fn default() -> Self {
         Self {
             vault_address: String::new(),
             agent_image: DEFAULT_AGENT_IMAGE.to_owned(),
-            auth_type: "kubernetes".to_owned(),
-            auth_path: "auth/kubernetes".to_owned(),
+            auth_type: vault_k8s::AUTH_TYPE.to_owned(),
+            auth_path: vault_k8s::AUTH_PATH.to_owned(),
             vault_namespace: String::new(),
             ca_cert_bytes: String::new(),
             proxy_address: String::new(),
             revoke_on_shutdown: false,
-            run_as_user: 100,
-            run_as_group: 1000,
+            run_as_user: vault_k8s::RUN_AS_USER,
+            run_as_group: vault_k8s::RUN_AS_GROUP,
             run_as_same_user: false,
             set_security_context: true,
-            default_template: "map".to_owned(),
-            cpu_request: "250m".to_owned(),
-            memory_request: "64Mi".to_owned(),
+            default_template: vault_k8s::DEFAULT_TEMPLATE.to_owned(),
+            cpu_request: vault_k8s::CPU_REQUEST.to_owned(),
+            memory_request: vault_k8s::MEM_REQUEST.to_owned(),
             ephemeral_request: String::new(),
-            cpu_limit: "500m".to_owned(),
-            memory_limit: "128Mi".to_owned(),
+            cpu_limit: vault_k8s::CPU_LIMIT.to_owned(),
+            memory_limit: vault_k8s::MEM_LIMIT.to_owned(),
             ephemeral_limit: String::new(),
             exit_on_retry_failure: true,
             static_secret_render_interval: String::new(),
@@ -98,8 +129,10 @@ impl Default for InjectorDefaults {
             lease_renewal_threshold: 0.0,
             auth_min_backoff: String::new(),
             auth_max_backoff: String::new(),
-            log_level: "info".to_owned(),
-            log_format: "standard".to_owned(),
+            disable_idle_connections: String::new(),
+            disable_keep_alives: String::new(),
+            log_level: vault_k8s::LOG_LEVEL.to_owned(),
+            log_format: vault_k8s::LOG_FORMAT.to_owned(),
             native_sidecar: false,
             native_sidecar_supported: false,
         }

@@ -19,7 +19,9 @@ use serde::ser::{SerializeMap as _, SerializeSeq as _};
 use serde_json::value::RawValue;
 
 use super::annotations::STATUS_KEY;
+pub use super::container::raw;
 use super::container::{self, AgentRole};
+use super::decision::InjectionType;
 use super::error::InjectError;
 use super::spec::InjectionSpec;
 
@@ -86,11 +88,6 @@ impl serde::Serialize for PodPatch {
         }
         seq.end()
     }
-}
-
-/// `value` as JSON text.
-pub fn raw<T: serde::Serialize + ?Sized>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).expect("k8s objects always serialise")
 }
 
 /// Accumulates operations, tracking the length of each array they touch (no copy of the pod).
@@ -184,7 +181,7 @@ fn secret_volume(name: &str, secret: &str) -> Box<RawValue> {
 pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<PodPatch, InjectError> {
     let config_env = config.encode_env();
     let injection = spec.injection;
-    let native = injection == super::InjectionType::NativeSidecar;
+    let native = injection == InjectionType::NativeSidecar;
     let pod_spec = pod.spec.as_ref();
     let containers = pod_spec.map(|s| &s.containers[..]).unwrap_or(&[]);
     let own_init: &[Container] = pod_spec.and_then(|s| s.init_containers.as_deref()).unwrap_or(&[]);

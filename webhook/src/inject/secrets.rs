@@ -5,11 +5,8 @@ use std::collections::BTreeMap;
 use ferrovault_contract::DefaultTemplate;
 
 use super::annotations::{Annotations, parse_bool};
+use super::catalogue as cat;
 use super::error::InjectError;
-
-const SECRET_PREFIX: &str = "agent-inject-secret-";
-const TEMPLATE_FILE_PREFIX: &str = "agent-inject-template-file-";
-const TEMPLATE_PREFIX: &str = "agent-inject-template-";
 
 /// Where a secret's template text comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +35,9 @@ pub struct SecretSpec {
     /// Absolute, normalised destination inside `mount_path`.
     pub destination: String,
     /// `agent-inject-perms-<name>`.
-    pub perms: Option<String>,
+    pub perms: Option<ferrovault_contract::FileMode>,
     /// `agent-inject-command-<name>`.
-    pub command: Option<String>,
+    pub command: Option<ferrovault_contract::Command>,
     /// `error-on-missing-key-<name>`.
     pub error_on_missing_key: bool,
     /// `agent-template-left-delim-<name>` (default `{{`).
@@ -61,7 +58,7 @@ impl SecretSpec {
 
     /// The annotation key holding the inline template.
     pub fn template_key(&self, annotations: &Annotations<'_>) -> String {
-        annotations.key(&format!("{TEMPLATE_PREFIX}{}", self.raw_name))
+        annotations.key(cat::INJECT_TEMPLATE.of(&self.raw_name))
     }
 }
 
@@ -72,16 +69,17 @@ impl SecretSpec {
 /// non-empty name.
 pub fn discover_names(annotations: &Annotations<'_>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for (suffix, entry) in annotations.iter() {
+    // The file one first: its name starts with the template one's.
+    let defining = [
+        &cat::INJECT_SECRET,
+        &cat::INJECT_TEMPLATE_FILE,
+        &cat::INJECT_TEMPLATE,
+    ];
+    for (_, raw, entry) in annotations.with_prefixes(&defining) {
         if entry.value.trim().is_empty() {
             continue;
         }
-        let raw = [SECRET_PREFIX, TEMPLATE_FILE_PREFIX, TEMPLATE_PREFIX]
-            .iter()
-            .find_map(|p| suffix.strip_prefix(p));
-        if let Some(raw) = raw.filter(|r| !r.is_empty())
-            && !names.iter().any(|n| n == raw)
-        {
+        if !raw.is_empty() && !names.iter().any(|n| n == raw) {
             names.push(raw.to_owned());
         }
     }
@@ -97,73 +95,72 @@ pub fn parse(
 ) -> Result<Vec<SecretSpec>, InjectError> {
     let mut secrets = Vec::new();
     for raw in discover_names(annotations) {
-        // concat, not format!: a dozen keys per secret, on every admission
-        let per = |prefix: &str| [prefix, raw.as_str()].concat();
-        let preserve = match annotations.get(&per("preserve-secret-case-")) {
+        let per = |entry: &'static cat::Annotation| entry.of(&raw);
+        let preserve = match annotations.get(per(&cat::PRESERVE_SECRET_CASE_FOR)) {
             Some(e) => parse_bool(e)?,
             None => global_preserve_case,
         };
         let name = if preserve { raw.clone() } else { raw.to_lowercase() };
         let vault_path = annotations
-            .value(&per(SECRET_PREFIX))
+            .value(per(&cat::INJECT_SECRET))
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
         let body = match (
-            annotations.non_empty(&per(TEMPLATE_PREFIX)),
-            annotations.non_empty(&per(TEMPLATE_FILE_PREFIX)),
+            annotations.non_empty(per(&cat::INJECT_TEMPLATE)),
+            annotations.non_empty(per(&cat::INJECT_TEMPLATE_FILE)),
         ) {
             (Some(text), _) => TemplateBody::Inline(text.to_owned()),
             (None, Some(file)) => TemplateBody::File(file.trim().to_owned()),
             (None, None) => TemplateBody::Default(default_template),
         };
-        let mount_key = per("secret-volume-path-");
-        let mount_path = match annotations.non_empty(&mount_key) {
-            Some(p) => mount_path(&annotations.key(&mount_key), p)?,
+        let mount_key = per(&cat::SECRET_VOLUME_PATH_FOR);
+        let mount_path = match annotations.non_empty(mount_key) {
+            Some(p) => mount_path(&annotations.key(mount_key), p)?,
             None => global_mount.to_owned(),
         };
-        let file_key = per("agent-inject-file-");
-        let (file, key_suffix) = match annotations.non_empty(&file_key) {
+        let file_key = per(&cat::INJECT_FILE);
+        // the annotation that names the file; its key is built only for an error
+        let (file, file_name) = match annotations.non_empty(file_key) {
             Some(file) => (file, file_key),
-            None => (name.as_str(), per(SECRET_PREFIX)),
+            None => (name.as_str(), per(&cat::INJECT_SECRET)),
         };
         let destination = destination(&mount_path, file).map_err(|reason| InjectError::Destination {
             name: name.clone(),
-            key: annotations.key(&key_suffix),
+            key: annotations.key(file_name),
             mount_path: mount_path.clone(),
             reason,
         })?;
-        let perms = match annotations.get(&per("agent-inject-perms-")) {
-            Some(e) if !e.value.is_empty() => {
-                if !is_octal_mode(e.value) {
-                    return Err(InjectError::invalid(
-                        e.key,
-                        e.value,
-                        "an octal file mode from 000 to 0777, such as 0600 or 0440 (setuid, setgid and sticky bits are refused)",
-                    ));
-                }
-                Some(e.value.to_owned())
-            }
+        let perms = match annotations.get(per(&cat::INJECT_PERMS)) {
+            Some(e) if !e.value.is_empty() => Some(e.value.parse().ok().filter(|_| is_octal_mode(e.value)).ok_or_else(|| {
+                InjectError::invalid(
+                    e.key,
+                    e.value,
+                    "an octal file mode from 000 to 0777, such as 0600 or 0440 (setuid, setgid and sticky bits are refused)",
+                )
+            })?),
             _ => None,
         };
-        let error_on_missing_key = annotations.bool_or(&per("error-on-missing-key-"), false)?;
-        let delim =
-            |prefix: &str, default: &str| annotations.non_empty(&per(prefix)).unwrap_or(default).to_owned();
-        let command_key = per("agent-inject-command-");
-        let command = annotations.non_empty(&command_key).map(str::to_owned);
-        if let Some(command) = &command
-            && let Err(why) = ferrovault_contract::command_argv(command)
-        {
-            // The agent refuses it at start (it runs commands without a shell): refuse the pod now.
-            return Err(InjectError::invalid_secret(
-                annotations.key(&command_key),
-                format!("a command the agent can run without a shell, but {why}"),
-            ));
-        }
+        let error_on_missing_key = annotations.bool_or(per(&cat::ERROR_ON_MISSING_KEY), false)?;
+        let delim = |entry: &'static cat::Annotation, default: &str| {
+            annotations.non_empty(per(entry)).unwrap_or(default).to_owned()
+        };
+        let command_key = per(&cat::INJECT_COMMAND);
+        // The agent runs commands without a shell: one it could not run refuses the pod now.
+        let command = match annotations.non_empty(command_key) {
+            None => None,
+            Some(text) => Some(text.parse::<ferrovault_contract::Command>().map_err(|_| {
+                let why = ferrovault_contract::command_argv(text).err().unwrap_or_default();
+                InjectError::invalid_secret(
+                    annotations.key(command_key),
+                    format!("a command the agent can run without a shell, but {why}"),
+                )
+            })?),
+        };
         secrets.push(SecretSpec {
             command,
-            left_delimiter: delim("agent-template-left-delim-", "{{"),
-            right_delimiter: delim("agent-template-right-delim-", "}}"),
+            left_delimiter: delim(&cat::TEMPLATE_LEFT_DELIM, "{{"),
+            right_delimiter: delim(&cat::TEMPLATE_RIGHT_DELIM, "}}"),
             raw_name: raw,
             name,
             vault_path,

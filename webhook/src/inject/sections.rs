@@ -9,11 +9,12 @@ use ferrovault_template::TemplateSource;
 use k8s_openapi::api::core::v1::{Pod, VolumeMount};
 
 use super::annotations::{Annotations, parse_non_negative};
+use super::catalogue::{self as cat, Annotation, Prefix, Scope, Support};
 use super::decision::InjectionType;
 use super::defaults::InjectorDefaults;
 use super::error::InjectError;
 use super::sa_token::ServiceAccountToken;
-use super::secrets::{SecretSpec, TemplateBody};
+use super::secrets::{self, SecretSpec, TemplateBody};
 
 /// Resource requests and limits of each agent container; `None` = not set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,22 +49,22 @@ pub(super) fn injection_type(
     defaults: &InjectorDefaults,
     warnings: &mut Vec<String>,
 ) -> Result<InjectionType, InjectError> {
-    let pre_populate = a.bool_or("agent-pre-populate", true)?;
-    let pre_populate_only = a.bool_or("agent-pre-populate-only", false)?;
-    let native_annotation = a.ferrovault_bool("native-sidecar")?;
+    let pre_populate = a.bool_or(&cat::PRE_POPULATE, true)?;
+    let pre_populate_only = a.bool_or(&cat::PRE_POPULATE_ONLY, false)?;
+    let native_annotation = a.bool(&cat::NATIVE_SIDECAR)?;
     if native_annotation == Some(true) && !defaults.native_sidecar_supported {
         return Err(InjectError::Pod(format!(
             "annotation {} is true but this cluster does not support native sidecars (init containers with \
              restartPolicy: Always need Kubernetes 1.29 or later); remove the annotation or set it to \"false\"",
-            a.ferrovault("native-sidecar").map(|e| e.key).unwrap_or_default()
+            a.key(&cat::NATIVE_SIDECAR)
         )));
     }
     if pre_populate_only {
         if !pre_populate {
             warnings.push(format!(
                 "{} is false but {} is true: only the init container is added (vault-k8s would add no agent at all)",
-                a.key("agent-pre-populate"),
-                a.key("agent-pre-populate-only")
+                a.key(&cat::PRE_POPULATE),
+                a.key(&cat::PRE_POPULATE_ONLY)
             ));
         }
         return Ok(InjectionType::InitOnly);
@@ -118,59 +119,94 @@ pub(super) fn auth_method(
     defaults: &InjectorDefaults,
     sa: &ServiceAccountToken,
 ) -> Result<AuthMethod, InjectError> {
-    let kind = a.string_or("auth-type", &defaults.auth_type);
+    let kind = a.string_or(&cat::AUTH_TYPE, &defaults.auth_type);
     if kind.is_empty() {
         return Err(InjectError::Missing(format!(
             "no Vault Auth Type found: set the injector's --vault-auth-type or annotation {}",
-            a.key("auth-type")
+            a.key(&cat::AUTH_TYPE)
         )));
     }
     if !ferrovault_contract::INJECTABLE_AUTH_METHODS.contains(&kind.as_str()) {
         // The agent would exit at start (vault-k8s admits the pod and it never gets its secrets).
         return Err(InjectError::invalid(
-            a.key("auth-type"),
+            a.key(&cat::AUTH_TYPE),
             &kind,
             format!(
-                "an auth method ferrovault's agent runs: {} (aws, gcp, azure and cert are not supported yet)",
+                "an auth method ferrovault's agent runs: {} (aws, gcp and azure need their clouds and are not supported)",
                 ferrovault_contract::INJECTABLE_AUTH_METHODS.join(", ")
             ),
         ));
     }
-    let mount_path = a.string_or("auth-path", &defaults.auth_path);
+    let mount_path = a.string_or(&cat::AUTH_PATH, &defaults.auth_path);
     if mount_path.is_empty() {
         return Err(InjectError::Missing(format!(
             "no Vault Auth Path found: set the injector's --vault-auth-path or annotation {}",
-            a.key("auth-path")
+            a.key(&cat::AUTH_PATH)
         )));
     }
     let mut config = BTreeMap::new();
     config.insert("token_path".to_owned(), sa.token_file());
-    for (suffix, entry) in a.iter() {
-        if let Some(param) = suffix.strip_prefix("auth-config-")
-            && !param.is_empty()
-        {
+    for (_, param, entry) in a.with_prefixes(&[&cat::AUTH_CONFIG]) {
+        if !param.is_empty() {
             config.insert(param.replace('-', "_"), entry.value.to_owned());
         }
     }
-    if let Some(role) = a.non_empty("role") {
+    if let Some(role) = a.non_empty(&cat::ROLE) {
         config.insert("role".to_owned(), role.to_owned());
     }
     if kind == "kubernetes" && config.get("role").is_none_or(|r| r.is_empty()) {
         return Err(InjectError::Missing(format!(
             "no Vault role found: annotation {} is required with the kubernetes auth method",
-            a.key("role")
+            a.key(&cat::ROLE)
         )));
     }
-    let namespace = a.string_or("namespace", &defaults.vault_namespace);
+    let namespace = a.string_or(&cat::NAMESPACE, &defaults.vault_namespace);
     Ok(AuthMethod {
         kind,
         mount_path,
         namespace: (!namespace.is_empty()).then_some(namespace),
-        min_backoff: a.duration_or("auth-min-backoff", &defaults.auth_min_backoff)?,
-        max_backoff: a.duration_or("auth-max-backoff", &defaults.auth_max_backoff)?,
-        exit_on_err: a.bool_or("agent-auto-auth-exit-on-err", false)?,
+        min_backoff: a.duration_or(&cat::AUTH_MIN_BACKOFF, &defaults.auth_min_backoff)?,
+        max_backoff: a.duration_or(&cat::AUTH_MAX_BACKOFF, &defaults.auth_max_backoff)?,
+        exit_on_err: a.bool_or(&cat::AUTO_AUTH_EXIT_ON_ERR, false)?,
         config,
     })
+}
+
+/// `auth-type: cert` logs in with a TLS client certificate: without one, or over plain HTTP, the
+/// agent could never log in, so the pod is refused here.
+pub(super) fn check_cert_login(
+    a: &Annotations<'_>,
+    method: &AuthMethod,
+    vault: &ferrovault_contract::VaultConnection,
+) -> Result<(), InjectError> {
+    if method.kind != "cert" {
+        return Ok(());
+    }
+    let own = |k: &str| method.config.get(k).is_some_and(|v| !v.is_empty());
+    let has_own = own("client_cert") && own("client_key");
+    if !has_own && (vault.client_cert.is_none() || vault.client_key.is_none()) {
+        return Err(InjectError::Missing(format!(
+            "{} is cert, which logs in with a TLS client certificate: set annotations {} and {} (files in \
+             the agent's containers, e.g. from {}), or {} and {}",
+            a.key(&cat::AUTH_TYPE),
+            a.key(&cat::CLIENT_CERT),
+            a.key(&cat::CLIENT_KEY),
+            a.key(&cat::TLS_SECRET),
+            a.key(cat::AUTH_CONFIG.of("client-cert")),
+            a.key(cat::AUTH_CONFIG.of("client-key")),
+        )));
+    }
+    if !vault.address.starts_with("https://") {
+        return Err(InjectError::invalid(
+            a.key(&cat::SERVICE),
+            &vault.address,
+            format!(
+                "an https:// address: {} is cert, whose client certificate is only sent over TLS",
+                a.key(&cat::AUTH_TYPE)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The agents' uid/gid, or `None` for no securityContext (vault-k8s §2.4, case 53 and 80).
@@ -180,31 +216,27 @@ pub(super) fn run_as(
     defaults: &InjectorDefaults,
     warnings: &mut Vec<String>,
 ) -> Result<Option<RunAs>, InjectError> {
-    let set = match a.bool("agent-set-security-context")? {
+    let set = match a.bool(&cat::SET_SECURITY_CONTEXT)? {
         Some(set) => {
             if !set {
                 warnings.push(format!(
                     "{} is false: the agent containers run without a restrictive securityContext",
-                    a.key("agent-set-security-context")
+                    a.key(&cat::SET_SECURITY_CONTEXT)
                 ));
             }
             set
         }
         None => {
             defaults.set_security_context
-                || [
-                    "agent-run-as-user",
-                    "agent-run-as-group",
-                    "agent-run-as-same-user",
-                ]
-                .iter()
-                .any(|s| a.get(s).is_some())
+                || [&cat::RUN_AS_USER, &cat::RUN_AS_GROUP, &cat::RUN_AS_SAME_USER]
+                    .into_iter()
+                    .any(|s| a.get(s).is_some())
         }
     };
-    let mut user = a.id_or("agent-run-as-user", defaults.run_as_user)?;
-    let group = a.id_or("agent-run-as-group", defaults.run_as_group)?;
-    if a.bool_or("agent-run-as-same-user", defaults.run_as_same_user)? {
-        let key = a.key("agent-run-as-same-user");
+    let mut user = a.id_or(&cat::RUN_AS_USER, defaults.run_as_user)?;
+    let group = a.id_or(&cat::RUN_AS_GROUP, defaults.run_as_group)?;
+    if a.bool_or(&cat::RUN_AS_SAME_USER, defaults.run_as_same_user)? {
+        let key = a.key(&cat::RUN_AS_SAME_USER);
         let first = pod
             .spec
             .as_ref()
@@ -232,7 +264,7 @@ pub(super) fn run_as(
     if user == 0 {
         warnings.push(format!(
             "the agent containers run as root (uid 0, from {})",
-            a.key("agent-run-as-user")
+            a.key(&cat::RUN_AS_USER)
         ));
     }
     Ok(Some(RunAs { user, group }))
@@ -242,13 +274,13 @@ pub(super) fn template_config(
     a: &Annotations<'_>,
     defaults: &InjectorDefaults,
 ) -> Result<TemplateConfig, InjectError> {
-    let max_connections_per_host = match a.get("template-max-connections-per-host") {
+    let max_connections_per_host = match a.get(&cat::TEMPLATE_MAX_CONNECTIONS_PER_HOST) {
         None => defaults.max_connections_per_host,
         Some(e) if e.value.is_empty() => 0,
         Some(e) => parse_non_negative(e.value)
             .ok_or_else(|| InjectError::invalid(e.key, e.value, "a non-negative integer such as 10"))?,
     };
-    let lease_renewal_threshold = match a.get("template-lease-renewal-threshold") {
+    let lease_renewal_threshold = match a.get(&cat::TEMPLATE_LEASE_RENEWAL_THRESHOLD) {
         None => defaults.lease_renewal_threshold,
         Some(e) if e.value.is_empty() => 0.0,
         Some(e) => e
@@ -260,11 +292,11 @@ pub(super) fn template_config(
     };
     Ok(TemplateConfig {
         exit_on_retry_failure: a.bool_or(
-            "template-config-exit-on-retry-failure",
+            &cat::TEMPLATE_EXIT_ON_RETRY_FAILURE,
             defaults.exit_on_retry_failure,
         )?,
         static_secret_render_interval: a.vault_duration_or(
-            "template-static-secret-render-interval",
+            &cat::TEMPLATE_STATIC_SECRET_RENDER_INTERVAL,
             &defaults.static_secret_render_interval,
         )?,
         max_connections_per_host: (max_connections_per_host > 0).then_some(max_connections_per_host),
@@ -326,9 +358,9 @@ pub fn scrub_template_error(err: &ferrovault_template::TemplateError, text: &str
 
 pub(super) fn json_patch_annotation(
     a: &Annotations<'_>,
-    suffix: &str,
+    entry: &'static Annotation,
 ) -> Result<Option<json_patch::Patch>, InjectError> {
-    let Some(e) = a.get(suffix) else {
+    let Some(e) = a.get(entry) else {
         return Ok(None);
     };
     if e.value.trim().is_empty() {
@@ -358,4 +390,50 @@ pub(super) fn ca_pem(bytes: &str) -> Option<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok());
     Some(decoded.unwrap_or_else(|| trimmed.to_owned()))
+}
+
+/// The warnings about annotation names, from the catalogue: first those not supported yet (refused
+/// ones were refused before, when set), then those the catalogue does not list (typos) and
+/// per-secret settings of secrets that no annotation defines. One lookup per annotation.
+pub(super) fn warn_about_names(a: &Annotations<'_>, warnings: &mut Vec<String>) {
+    let mut unknown = Vec::new();
+    let mut defined: Option<Vec<String>> = None;
+    for (suffix, entry) in a.iter() {
+        match cat::find(Prefix::Vault, suffix) {
+            None => unknown.push(format!(
+                "annotation {} is not a known vault-k8s annotation and was ignored (typo?)",
+                entry.key
+            )),
+            Some((e, rest)) => {
+                if matches!(e.support, Support::Ignored | Support::Refused) {
+                    warnings.push(format!(
+                        "{} is not supported by ferrovault yet and was ignored",
+                        entry.key
+                    ));
+                }
+                if e.scope == Scope::Secret
+                    && let Some(name) = rest
+                    && !defined
+                        .get_or_insert_with(|| secrets::discover_names(a))
+                        .iter()
+                        .any(|n| n == name)
+                {
+                    unknown.push(format!(
+                        "annotation {} refers to secret {name:?}, which no agent-inject-secret-/agent-inject-template- \
+                         annotation defines; it was ignored",
+                        entry.key
+                    ));
+                }
+            }
+        }
+    }
+    warnings.append(&mut unknown);
+    for (suffix, entry) in a.iter_ferrovault() {
+        if cat::find(Prefix::Ferrovault, suffix).is_none() {
+            warnings.push(format!(
+                "annotation {} is not a known ferrovault annotation and was ignored (typo?)",
+                entry.key
+            ));
+        }
+    }
 }

@@ -6,18 +6,17 @@ use ferrovault_contract::{AuthMethod, DefaultTemplate, LogConfig, TemplateConfig
 use k8s_openapi::api::core::v1::{Pod, VolumeMount};
 
 use super::annotations::{Annotations, STATUS_KEY, parse_non_negative};
-use super::catalogue::{warn_unknown, warn_unsupported};
+use super::catalogue as cat;
 use super::decision::{Decision, InjectionType};
 use super::defaults::InjectorDefaults;
 use super::error::InjectError;
 use super::sa_token::{self, ServiceAccountToken};
 use super::secrets::{self, SecretSpec};
 use super::sections::{
-    auth_method, ca_pem, check_templates, copied_mounts, injection_type, json_patch_annotation, run_as,
-    template_config,
+    auth_method, ca_pem, check_cert_login, check_templates, copied_mounts, injection_type,
+    json_patch_annotation, run_as, template_config, warn_about_names,
 };
 
-pub use super::catalogue::{FERROVAULT_KNOWN, KNOWN, PER_SECRET, UNSUPPORTED};
 pub use super::sections::{AgentResources, RunAs, scrub_template_error};
 
 /// Default mount path of the shared secrets volume.
@@ -90,7 +89,7 @@ pub fn should_inject(namespace: &str, pod: &Pod) -> Result<(), Decision> {
     let empty = BTreeMap::new();
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let annotations = Annotations::new(map);
-    let inject = match annotations.bool("agent-inject") {
+    let inject = match annotations.bool(&cat::INJECT) {
         Ok(None) => {
             return Err(Decision::Skip {
                 reason: "no agent-inject annotation",
@@ -116,7 +115,7 @@ pub fn should_inject(namespace: &str, pod: &Pod) -> Result<(), Decision> {
             reason: "pod is not pending",
         });
     }
-    if annotations.value("agent-inject-status") == Some("injected")
+    if annotations.value(&cat::INJECT_STATUS) == Some("injected")
         || map.get(STATUS_KEY).map(String::as_str) == Some("injected")
     {
         return Err(Decision::Skip {
@@ -143,7 +142,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let a = Annotations::new(map);
     let mut warnings = Vec::new();
-    if let Some(e) = a.get("agent-configmap").filter(|e| !e.value.is_empty()) {
+    if let Some(e) = a.get(&cat::CONFIGMAP).filter(|e| !e.value.is_empty()) {
         // Its config file would replace the templates: admitted, the pod starts without secrets.
         return Err(InjectError::Pod(format!(
             "annotation {} (a Vault Agent config file in a ConfigMap) is not supported by ferrovault yet: the \
@@ -159,27 +158,26 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     if pod.spec.is_none() {
         return Err(InjectError::Pod("the pod has no spec".to_owned()));
     }
-    warn_unsupported(&a, &mut warnings);
-    warn_unknown(&a, &mut warnings);
+    warn_about_names(&a, &mut warnings);
 
     // --- Vault connection
-    let address = a.string_or("service", &defaults.vault_address);
+    let address = a.string_or(&cat::SERVICE, &defaults.vault_address);
     if address.is_empty() {
         return Err(InjectError::Missing(format!(
             "no Vault address found: set the injector's --vault-address or annotation {}",
-            a.key("service")
+            a.key(&cat::SERVICE)
         )));
     }
-    let tls_skip_verify = a.bool_or("tls-skip-verify", false)?;
+    let tls_skip_verify = a.bool_or(&cat::TLS_SKIP_VERIFY, false)?;
     if tls_skip_verify {
         warnings.push(format!(
             "{} is true: the agent will not verify Vault's TLS certificate",
-            a.key("tls-skip-verify")
+            a.key(&cat::TLS_SKIP_VERIFY)
         ));
     }
-    let opt = |suffix: &str| a.non_empty(suffix).map(str::to_owned);
-    let proxy = a.string_or("proxy-address", &defaults.proxy_address);
-    let max_retries = match a.get("client-max-retries") {
+    let opt = |entry: &'static cat::Annotation| a.non_empty(entry).map(str::to_owned);
+    let proxy = a.string_or(&cat::PROXY_ADDRESS, &defaults.proxy_address);
+    let max_retries = match a.get(&cat::CLIENT_MAX_RETRIES) {
         Some(e) if !e.value.is_empty() => Some(
             parse_non_negative(e.value)
                 .and_then(|n| u32::try_from(n).ok())
@@ -187,42 +185,67 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         ),
         _ => None,
     };
-    let client_timeout = match a.get("client-timeout") {
-        Some(e) if !e.value.is_empty() => Some(match parse_non_negative(e.value) {
-            Some(seconds) => format!("{seconds}s"),
-            None => a.duration_or("client-timeout", "")?.unwrap_or_default(),
-        }),
+    let client_timeout = match a.get(&cat::CLIENT_TIMEOUT) {
+        Some(e) if !e.value.is_empty() => match parse_non_negative(e.value) {
+            // vault-k8s passes whole seconds on as "<n>s"
+            Some(seconds) => format!("{seconds}s").parse().ok(),
+            None => a.duration_or(&cat::CLIENT_TIMEOUT, "")?,
+        },
         _ => None,
     };
+    // vault-k8s: the annotation, else the injector's default
+    let components = |name: &'static cat::Annotation, default: &str| -> Result<Vec<String>, InjectError> {
+        let entry = a.get(name);
+        let value = entry.map_or(default, |e| e.value);
+        ferrovault_contract::connection_components(value).map_err(|bad| {
+            let key = entry.map_or_else(
+                || format!("the injector default for {}", a.key(name)),
+                |e| e.key.to_owned(),
+            );
+            InjectError::invalid(
+                key,
+                value,
+                format!(
+                    "a comma-separated list of {} ({bad:?} is none of them)",
+                    ferrovault_contract::CONNECTION_COMPONENTS.join(", ")
+                ),
+            )
+        })
+    };
+    let disable_idle_connections =
+        components(&cat::DISABLE_IDLE_CONNECTIONS, &defaults.disable_idle_connections)?;
+    let disable_keep_alives = components(&cat::DISABLE_KEEP_ALIVES, &defaults.disable_keep_alives)?;
     let vault = VaultConnection {
         address,
-        ca_cert: opt("ca-cert"),
-        ca_path: opt("ca-key"),
+        ca_cert: opt(&cat::CA_CERT),
+        ca_path: opt(&cat::CA_KEY),
         ca_cert_pem: ca_pem(&defaults.ca_cert_bytes),
-        client_cert: opt("client-cert"),
-        client_key: opt("client-key"),
+        client_cert: opt(&cat::CLIENT_CERT),
+        client_key: opt(&cat::CLIENT_KEY),
         tls_skip_verify,
-        tls_server_name: opt("tls-server-name"),
+        tls_server_name: opt(&cat::TLS_SERVER_NAME),
         proxy_address: (!proxy.is_empty()).then_some(proxy),
         max_retries,
         client_timeout,
+        disable_idle_connections,
+        disable_keep_alives,
     };
 
     // --- Image, modes
-    let image = a.string_or("agent-image", &defaults.agent_image);
+    let image = a.string_or(&cat::IMAGE, &defaults.agent_image);
     if image.is_empty() {
         return Err(InjectError::Missing(format!(
             "no Vault image found: annotation {} is empty",
-            a.key("agent-image")
+            a.key(&cat::IMAGE)
         )));
     }
-    let strict = a.ferrovault_bool("strict")?.unwrap_or(false);
+    let strict = a.bool(&cat::STRICT)?.unwrap_or(false);
     if let Some(problem) = foreign_agent_image(&image) {
         let message = format!(
             "agent image {image:?} ({} or the injector's --agent-image) {problem}: the agent containers run \
              /ferrovault-agent, which that image lacks; use {}",
-            a.key("agent-image"),
-            super::DEFAULT_AGENT_IMAGE
+            a.key(&cat::IMAGE),
+            super::defaults::DEFAULT_AGENT_IMAGE
         );
         if strict {
             return Err(InjectError::Pod(message));
@@ -230,21 +253,21 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         warnings.push(message);
     }
     let injection = injection_type(&a, pod, defaults, &mut warnings)?;
-    let init_first = a.bool_or("agent-init-first", false)?;
-    let share_process_namespace = a.bool("agent-share-process-namespace")?;
+    let init_first = a.bool_or(&cat::INIT_FIRST, false)?;
+    let share_process_namespace = a.bool(&cat::SHARE_PROCESS_NAMESPACE)?;
     if share_process_namespace == Some(true)
         && pod.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(false)
     {
         return Err(InjectError::Pod(format!(
             "annotation {} is true but shareProcessNamespace is explicitly disabled on the pod, refusing to \
              enable it",
-            a.key("agent-share-process-namespace")
+            a.key(&cat::SHARE_PROCESS_NAMESPACE)
         )));
     }
 
     // --- Containers that get the secrets
     let containers = pod.spec.as_ref().map(|s| &s.containers[..]).unwrap_or(&[]);
-    let app_containers = match a.get("agent-inject-containers") {
+    let app_containers = match a.get(&cat::INJECT_CONTAINERS) {
         None => containers.iter().map(|c| c.name.clone()).collect(),
         Some(e) => {
             let names: Vec<String> = e
@@ -265,35 +288,36 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             names
         }
     };
-    let copied_mounts = match a.non_empty("agent-copy-volume-mounts") {
+    let copied_mounts = match a.non_empty(&cat::COPY_VOLUME_MOUNTS) {
         None => Vec::new(),
         Some(from) => copied_mounts(pod, from),
     };
 
     // --- Service account token and auth
-    let service_account = sa_token::discover(pod, a.non_empty("agent-service-account-token-volume-name"))?;
+    let service_account = sa_token::discover(pod, a.non_empty(&cat::SERVICE_ACCOUNT_TOKEN_VOLUME_NAME))?;
     let auth_method = auth_method(&a, defaults, &service_account)?;
+    check_cert_login(&a, &auth_method, &vault)?;
 
     // --- Secrets
-    let secret_volume_path = match a.get("secret-volume-path") {
+    let secret_volume_path = match a.get(&cat::SECRET_VOLUME_PATH) {
         Some(e) if !e.value.is_empty() => secrets::mount_path(e.key, e.value)?,
         _ => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
     };
     let default_template = {
-        let value = a.string_or("agent-inject-default-template", &defaults.default_template);
+        let value = a.string_or(&cat::INJECT_DEFAULT_TEMPLATE, &defaults.default_template);
         match value.to_lowercase().as_str() {
             "map" => DefaultTemplate::Map,
             "json" => DefaultTemplate::Json,
             _ => {
                 return Err(InjectError::invalid(
-                    a.key("agent-inject-default-template"),
+                    a.key(&cat::INJECT_DEFAULT_TEMPLATE),
                     &value,
                     "map or json (invalid default template type)",
                 ));
             }
         }
     };
-    let preserve_case = a.bool_or("preserve-secret-case", false)?;
+    let preserve_case = a.bool_or(&cat::PRESERVE_SECRET_CASE, false)?;
     let secrets = secrets::parse(&a, &secret_volume_path, default_template, preserve_case)?;
     for s in secrets.iter().filter(|s| s.command.is_some()) {
         warnings.push(format!(
@@ -302,7 +326,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             s.name
         ));
     }
-    let inject_token = a.bool_or("agent-inject-token", false)?;
+    let inject_token = a.bool_or(&cat::INJECT_TOKEN, false)?;
     if inject_token {
         let sink = secrets::destination(&secret_volume_path, "token").unwrap_or_default();
         if let Some(s) = secrets.iter().find(|s| s.destination == sink) {
@@ -324,16 +348,16 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 
     // --- Agent container settings
     let resources = AgentResources {
-        cpu_request: a.quantity_or("agent-requests-cpu", &defaults.cpu_request)?,
-        memory_request: a.quantity_or("agent-requests-mem", &defaults.memory_request)?,
-        ephemeral_request: a.quantity_or("agent-requests-ephemeral", &defaults.ephemeral_request)?,
-        cpu_limit: a.quantity_or("agent-limits-cpu", &defaults.cpu_limit)?,
-        memory_limit: a.quantity_or("agent-limits-mem", &defaults.memory_limit)?,
-        ephemeral_limit: a.quantity_or("agent-limits-ephemeral", &defaults.ephemeral_limit)?,
+        cpu_request: a.quantity_or(&cat::REQUESTS_CPU, &defaults.cpu_request)?,
+        memory_request: a.quantity_or(&cat::REQUESTS_MEM, &defaults.memory_request)?,
+        ephemeral_request: a.quantity_or(&cat::REQUESTS_EPHEMERAL, &defaults.ephemeral_request)?,
+        cpu_limit: a.quantity_or(&cat::LIMITS_CPU, &defaults.cpu_limit)?,
+        memory_limit: a.quantity_or(&cat::LIMITS_MEM, &defaults.memory_limit)?,
+        ephemeral_limit: a.quantity_or(&cat::LIMITS_EPHEMERAL, &defaults.ephemeral_limit)?,
     };
     let run_as = run_as(&a, pod, defaults, &mut warnings)?;
-    let revoke_on_shutdown = a.bool_or("agent-revoke-on-shutdown", defaults.revoke_on_shutdown)?;
-    if let Some(e) = a.get("agent-revoke-grace")
+    let revoke_on_shutdown = a.bool_or(&cat::REVOKE_ON_SHUTDOWN, defaults.revoke_on_shutdown)?;
+    if let Some(e) = a.get(&cat::REVOKE_GRACE)
         && !e.value.is_empty()
         && parse_non_negative(e.value).is_none()
     {
@@ -343,7 +367,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             "a non-negative number of seconds such as 5",
         ));
     }
-    if let Some(e) = a.get("go-max-procs") {
+    if let Some(e) = a.get(&cat::GO_MAX_PROCS) {
         // vault-k8s passes it on as GOMAXPROCS, unchecked; our agent is not a Go program.
         warnings.push(format!(
             "{} has no effect: ferrovault-agent is not a Go program (the value is ignored)",
@@ -351,15 +375,15 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         ));
     }
     let template_config = template_config(&a, defaults)?;
-    let log_format = a.string_or("log-format", &defaults.log_format);
+    let log_format = a.string_or(&cat::LOG_FORMAT, &defaults.log_format);
     let log = LogConfig {
-        level: a.string_or("log-level", &defaults.log_level),
+        level: a.string_or(&cat::LOG_LEVEL, &defaults.log_level),
         // Vault trims and lower-cases it, and refuses to start on anything else.
         format: ferrovault_contract::log_format(&log_format)
-            .ok_or_else(|| InjectError::invalid(a.key("log-format"), &log_format, "standard or json"))?
+            .ok_or_else(|| InjectError::invalid(a.key(&cat::LOG_FORMAT), &log_format, "standard or json"))?
             .to_owned(),
     };
-    let secrets_read_only = a.ferrovault_bool("secrets-read-only")?.unwrap_or(false);
+    let secrets_read_only = a.bool(&cat::SECRETS_READ_ONLY)?.unwrap_or(false);
 
     let spec = InjectionSpec {
         namespace: namespace.to_owned(),
@@ -369,15 +393,15 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         app_containers,
         copied_mounts,
         service_account,
-        json_patch: json_patch_annotation(&a, "agent-json-patch")?,
-        init_json_patch: json_patch_annotation(&a, "agent-init-json-patch")?,
+        json_patch: json_patch_annotation(&a, &cat::JSON_PATCH)?,
+        init_json_patch: json_patch_annotation(&a, &cat::INIT_JSON_PATCH)?,
         share_process_namespace,
         secrets,
         secret_volume_path,
         custom_volume_paths,
         secrets_read_only,
-        extra_secret: opt("agent-extra-secret"),
-        tls_secret: opt("tls-secret"),
+        extra_secret: opt(&cat::EXTRA_SECRET),
+        tls_secret: opt(&cat::TLS_SECRET),
         resources,
         run_as,
         vault,
@@ -394,7 +418,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 /// Refuses pods whose own containers, volumes or mounts clash with what the patch adds (the API
 /// server would reject the patched pod with a less helpful message).
 pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectError> {
-    use super::container as c;
+    use super::names as c;
     let Some(pod_spec) = pod.spec.as_ref() else {
         return Ok(());
     };

@@ -51,7 +51,7 @@ metadata: {{name: "{mwc}", namespace: {WEBHOOK_NS}}}
 rules:
   - {{apiGroups: [""], resources: [secrets], resourceNames: ["{secret}"], verbs: [get, update]}}
   - {{apiGroups: [""], resources: [secrets], verbs: [create]}}
-  - {{apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: ["{lease}"], verbs: [get, update]}}
+  - {{apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: ["{lease}"], verbs: [get, patch]}}
   - {{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [create]}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -334,6 +334,7 @@ async fn auto_tls_against_a_real_api_server() {
     let cp = control_plane();
     two_replicas_share_one_certificate_patch_every_entry_and_fail_over(&cp).await;
     rotation_with_short_lifetimes_never_breaks_admission(&cp).await;
+    a_secret_ferrovault_did_not_create_is_never_written(&cp).await;
 }
 
 async fn two_replicas_share_one_certificate_patch_every_entry_and_fail_over(cp: &ControlPlane) {
@@ -513,4 +514,57 @@ async fn rotation_with_short_lifetimes_never_breaks_admission(cp: &ControlPlane)
         })
         .await;
     }
+}
+
+/// vault-helm's user-managed TLS (`certs.secretName`) under auto TLS: the leader finds a Secret it
+/// did not create and refuses it, loudly, instead of overwriting the user's certificate.
+async fn a_secret_ferrovault_did_not_create_is_never_written(cp: &ControlPlane) {
+    let admin = admin_client(cp).await;
+    let s = Scenario::new("foreign");
+    let listener = bind().await;
+    s.install(cp, &[listener.local_addr().unwrap()]);
+    let users = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": s.secret, "namespace": WEBHOOK_NS, "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": "the user's certificate", "tls.key": "the user's key"},
+    });
+    cp.apply(&users.to_string()).unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), WEBHOOK_NS);
+    let configs: Api<MutatingWebhookConfiguration> = Api::all(admin.clone());
+    let before = secret_data(&secrets, &s.secret).await.expect("the user's Secret");
+
+    let client = webhook_client(cp).await;
+    let mut replica = start_replica("foreign-a", listener);
+    let handle = autotls::spawn(
+        client,
+        s.config(&replica.name, Duration::from_secs(3600), Duration::from_secs(600)),
+        replica.store.clone(),
+    );
+    let mut errors = handle.last_error();
+    let error = wait_async("the leader to refuse the Secret", || {
+        let e = errors.borrow_and_update().clone();
+        async move { e }
+    })
+    .await;
+    assert!(handle.is_leader());
+    assert!(
+        error.contains(&format!("{WEBHOOK_NS}/{}", s.secret))
+            && error.contains("was not created by ferrovault-webhook")
+            && error.contains("tls.mode=existingSecret"),
+        "{error}"
+    );
+    assert!(!error.contains("the user's"), "secret data in the error: {error}");
+    assert_eq!(
+        secret_data(&secrets, &s.secret).await,
+        Some(before),
+        "the user's Secret was written"
+    );
+    assert!(
+        !replica.store.is_ready(),
+        "serving a Secret auto TLS does not manage"
+    );
+    assert_eq!(bundles(&configs, &s.mwc).await, vec![None], "caBundle patched");
+    replica.auto = Some(handle);
 }

@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-/// A credential. `Debug` and `Display` print `[redacted]`; use [`Secret::expose`] to send it.
+/// A credential. `Debug` and `Display` print `[redacted]`; use [`Credential::expose`] to send it.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub struct Credential(String);
 
-impl Secret {
+impl Credential {
     /// Wraps a credential.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
@@ -23,13 +23,13 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
 }
 
-impl fmt::Display for Secret {
+impl fmt::Display for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
@@ -37,11 +37,11 @@ impl fmt::Display for Secret {
 
 #[cfg(test)]
 mod tests {
-    use super::Secret;
+    use super::Credential;
 
     #[test]
     fn never_prints_the_value() {
-        let token = Secret::new("hvs.very-secret");
+        let token = Credential::new("hvs.very-secret");
         assert_eq!(
             format!("{token:?} {token} {:?}", Some(&token)),
             "[redacted] [redacted] Some([redacted])"

@@ -58,7 +58,7 @@ fn kv_v1_and_v2_expose_data_as_vault_agent_does() {
         "v2",
         "{{ with secret \"secret/app\" }}{{ .Data.data.username }}|{{ .Data.username }}{{ end }}",
     );
-    perms.perms = Some("0600".into());
+    perms.perms = Some("0600".parse().unwrap());
     let cfg = env.config(
         method,
         vec![
@@ -187,7 +187,7 @@ fn token_is_renewed_and_replaced_past_several_ttls() {
             "{{ with secret \"secret/app\" }}{{ .Data.data.password }}{{ end }}",
         )],
     );
-    cfg.template_config.static_secret_render_interval = Some("1s".into());
+    cfg.template_config.static_secret_render_interval = Some("1s".parse().unwrap());
     let agent = env.spawn(&cfg, "sidecar");
     wait_for_contents(&env.secret_file("app"), "first-pass", &agent);
 
@@ -300,7 +300,7 @@ fn sidecar_survives_an_openbao_restart_and_readers_never_see_a_partial_file() {
             "{{ with secret \"secret/app\" }}{{ .Data.data.password }}{{ end }}",
         )],
     );
-    cfg.template_config.static_secret_render_interval = Some("1s".into());
+    cfg.template_config.static_secret_render_interval = Some("1s".parse().unwrap());
     cfg.template_config.exit_on_retry_failure = false;
     cfg.vault.max_retries = Some(3);
     let mut agent = env.spawn(&cfg, "sidecar");
@@ -347,8 +347,8 @@ fn init_with_vault_unreachable_fails_within_the_bound_with_one_clear_line() {
         AuthMethod {
             kind: "approle".into(),
             mount_path: "auth/approle".into(),
-            min_backoff: Some("100ms".into()),
-            max_backoff: Some("300ms".into()),
+            min_backoff: Some("100ms".parse().unwrap()),
+            max_backoff: Some("300ms".parse().unwrap()),
             config: BTreeMap::from([("role_id_file_path".into(), "/dev/null".into())]),
             ..Default::default()
         },
@@ -446,7 +446,7 @@ fn unchanged_secrets_are_not_rewritten_and_sigterm_revokes_and_exits_zero() {
             "{{ with secret \"secret/app\" }}{{ .Data.data.password }}{{ end }}",
         )],
     );
-    cfg.template_config.static_secret_render_interval = Some("1s".into());
+    cfg.template_config.static_secret_render_interval = Some("1s".parse().unwrap());
     cfg.revoke_on_shutdown = true;
     let agent = env.spawn(&cfg, "sidecar");
     let file = env.secret_file("app");
@@ -708,7 +708,7 @@ fn command_runs_only_when_the_file_changed() {
         "app",
         "{{ with secret \"secret/app\" }}{{ .Data.data.u }}{{ end }}",
     );
-    tmpl.command = Some(format!("touch {}", marker.display()));
+    tmpl.command = Some(format!("touch {}", marker.display()).parse().unwrap());
     let cfg = env.config(method, vec![tmpl]);
 
     let (status, log) = env.run_init(&cfg, &[]);
@@ -771,7 +771,7 @@ fn a_revoked_token_is_replaced_at_once_not_after_minutes_of_retries() {
             "{{ with secret \"secret/app\" }}{{ .Data.data.password }}{{ end }}",
         )],
     );
-    cfg.template_config.static_secret_render_interval = Some("1s".into());
+    cfg.template_config.static_secret_render_interval = Some("1s".parse().unwrap());
     let agent = env.spawn(&cfg, "sidecar");
     wait_for_contents(&env.secret_file("app"), "first-pass", &agent);
     let sink = env.home().join(".vault-token");

@@ -37,8 +37,8 @@ fn sidecar_rides_out_kills_seals_stalls_and_revocations() {
         )],
     );
     cfg.vault.address = proxy.url();
-    cfg.vault.client_timeout = Some("1s".into());
-    cfg.template_config.static_secret_render_interval = Some("1s".into());
+    cfg.vault.client_timeout = Some("1s".parse().unwrap());
+    cfg.template_config.static_secret_render_interval = Some("1s".parse().unwrap());
     cfg.template_config.exit_on_retry_failure = false;
     let mut agent = env.spawn(&cfg, "sidecar");
     let file = env.secret_file("app");
