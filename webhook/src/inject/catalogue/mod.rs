@@ -180,13 +180,14 @@ impl Name<'_> {
     pub fn suffix(&self) -> std::borrow::Cow<'static, str> {
         match self.secret {
             None => self.entry.name.into(),
-            Some(secret) => format!("{}{secret}", self.entry.name).into(),
+            // concat, not format!: every per-secret lookup builds one (issue #14)
+            Some(secret) => [self.entry.name, secret].concat().into(),
         }
     }
 
     /// The key under the entry's main prefix (`vault.hashicorp.com/` or `ferrovault.dev/`).
     pub fn key(&self) -> String {
-        format!("{}{}", self.entry.prefix.as_str(), self.suffix())
+        [self.entry.prefix.as_str(), &self.suffix()].concat()
     }
 }
 
