@@ -118,8 +118,15 @@ async fn admission_health_metrics_and_bad_input_over_tls() {
     server.task.await.unwrap();
 }
 
-#[tokio::test]
-async fn tls13_only_refuses_a_tls12_client() {
+/// A server with a fresh certificate (from files) under the TLS config `tls` makes of its store.
+async fn serve_with(
+    tls: impl FnOnce(Arc<CertStore>) -> Arc<rustls::ServerConfig>,
+) -> (
+    tempfile::TempDir,
+    Pki,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki("test CA");
     write_pair(dir.path(), &pki);
@@ -131,7 +138,7 @@ async fn tls13_only_refuses_a_tls12_client() {
     }
     .load_into(&certs)
     .unwrap();
-    let tls = server_config(certs.clone(), "tls13").unwrap();
+    let tls = tls(certs.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(AppState {
@@ -152,6 +159,12 @@ async fn tls13_only_refuses_a_tls12_client() {
             ..Default::default()
         },
     ));
+    (dir, pki, addr, task)
+}
+
+#[tokio::test]
+async fn tls13_only_refuses_a_tls12_client() {
+    let (_dir, pki, addr, task) = serve_with(|certs| server_config(certs, "tls13").unwrap()).await;
     let old = connector(&pki.ca_pem, &[&rustls::version::TLS12]);
     assert!(
         connect(addr, &old).await.is_err(),
@@ -167,44 +180,13 @@ async fn tls13_only_refuses_a_tls12_client() {
 /// name rustls does not implement is accepted and reported, an unknown one refused as vault-k8s does.
 #[tokio::test]
 async fn cipher_suites_restrict_tls12_as_vault_k8s_names_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = pki("test CA");
-    write_pair(dir.path(), &pki);
-    install_crypto_provider();
-    let certs = Arc::new(CertStore::default());
-    CertFiles {
-        cert: dir.path().join("tls.crt"),
-        key: dir.path().join("tls.key"),
-    }
-    .load_into(&certs)
-    .unwrap();
     let policy = TlsPolicy::parse(
         "tls12",
         "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_RSA_WITH_AES_128_CBC_SHA,TLS_AES_128_GCM_SHA256",
     )
     .unwrap();
     assert_eq!(policy.ignored.len(), 2, "{:?}", policy.ignored);
-    let tls = server_config_with(certs.clone(), &policy).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = Arc::new(AppState {
-        defaults: InjectorDefaults::default(),
-        metrics: Metrics::default(),
-        certs,
-        max_body_bytes: 1024,
-        request_timeout: Duration::from_secs(5),
-        review_slots: AppState::default_review_slots(),
-    });
-    let task = tokio::spawn(serve(
-        listener,
-        tls,
-        app(state, ""),
-        std::future::pending(),
-        ConnectionLimits {
-            drain: Duration::from_secs(1),
-            ..Default::default()
-        },
-    ));
+    let (_dir, pki, addr, task) = serve_with(|certs| server_config_with(certs, &policy).unwrap()).await;
     let tls12_with = |suite: rustls::SupportedCipherSuite| {
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
