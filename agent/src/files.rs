@@ -88,7 +88,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, default_mode: 
     let tmp = dir.join(format!(
         ".{name}.{}.{:x}.tmp",
         std::process::id(),
-        (crate::jitter::unit() * 1e15) as u64
+        fastrand::u64(..)
     ));
     let result = (|| {
         let mut file = OpenOptions::new()

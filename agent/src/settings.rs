@@ -43,7 +43,7 @@ impl Backoff {
     pub fn delay(&self, attempt: u32) -> Duration {
         let exp = self.base.saturating_mul(1u32 << attempt.min(20));
         let capped = exp.min(self.cap);
-        capped.mul_f64(0.5 + 0.5 * crate::jitter::unit())
+        capped.mul_f64(0.5 + 0.5 * fastrand::f64())
     }
 }
 
