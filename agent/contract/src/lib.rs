@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod go;
+pub mod hcl;
 pub mod logging;
 mod values;
 
@@ -87,6 +88,19 @@ pub struct AgentConfig {
     /// Revoke the token when the sidecar stops (`agent-revoke-on-shutdown`).
     #[serde(default)]
     pub revoke_on_shutdown: bool,
+    /// `agent-configmap`: where the pod's ConfigMap of Vault Agent config files is mounted
+    /// (`/vault/configs`). The agent then runs from `config-init.hcl` (init mode) or `config.hcl`
+    /// (otherwise), read with [`hcl::read`] and laid over this config with [`hcl::apply`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<String>,
+    /// Vault Agent's `exit_after_auth` (from a config file): render every template once and exit,
+    /// whatever the container's mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exit_after_auth: bool,
+    /// Vault Agent's `pid_file` (from a config file): the agent writes its PID there while it runs.
+    /// Inside the agent's home or a secrets directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<String>,
 }
 
 /// Connection settings for Vault (`vault {}` stanza of Vault Agent).
@@ -454,6 +468,9 @@ mod tests {
             secrets_dirs: vec!["/vault/secrets".into()],
             log: LogConfig::default(),
             revoke_on_shutdown: false,
+            config_dir: None,
+            exit_after_auth: false,
+            pid_file: None,
         }
     }
 

@@ -37,6 +37,9 @@ fn config() -> AgentConfig {
         secrets_dirs: vec!["/vault/secrets".into()],
         log: Default::default(),
         revoke_on_shutdown: false,
+        config_dir: None,
+        exit_after_auth: false,
+        pid_file: None,
     }
 }
 

@@ -103,6 +103,9 @@ impl Env {
                 format: "standard".into(),
             },
             revoke_on_shutdown: false,
+            config_dir: None,
+            exit_after_auth: false,
+            pid_file: None,
         }
     }
 

@@ -1,0 +1,266 @@
+use super::*;
+use crate::{CONFIG_VERSION, LogConfig, Sink};
+
+/// vault-k8s's documented example of an `agent-configmap` config (sidecar), with the keys users
+/// write most.
+const SIDECAR: &str = r#"
+"auto_auth" = {
+  "method" = {
+    "config" = {
+      "role" = "test"
+    }
+    "type" = "kubernetes"
+  }
+
+  "sink" = {
+    "config" = {
+      "path" = "/home/vault/.token"
+    }
+
+    "type" = "file"
+  }
+}
+
+exit_after_auth = false
+pid_file = "/home/vault/.pid"
+
+vault {
+  address = "https://vault.vault.svc:8200"
+  retry { num_retries = 5 }
+}
+
+template {
+  destination = "/vault/secrets/db-creds"
+  contents    = <<EOT
+{{- with secret "database/creds/db-app" -}}
+postgres://{{ .Data.username }}:{{ .Data.password }}@postgres:5432/app
+{{- end }}
+EOT
+  perms = 0600
+}
+
+template {
+  source      = "/vault/configs/app.tpl"
+  destination = "/vault/secrets/app.conf"
+  command     = ["/bin/notify", "app conf"]
+}
+"#;
+
+fn base() -> AgentConfig {
+    AgentConfig {
+        version: CONFIG_VERSION,
+        vault: VaultConnection {
+            address: "https://from-annotation:8200".into(),
+            ..Default::default()
+        },
+        auto_auth: AutoAuth::default(),
+        templates: Vec::new(),
+        template_config: TemplateConfig::default(),
+        secrets_dirs: vec!["/vault/secrets".into()],
+        log: LogConfig::default(),
+        revoke_on_shutdown: true,
+        config_dir: Some("/vault/configs".into()),
+        exit_after_auth: false,
+        pid_file: None,
+    }
+}
+
+#[test]
+fn vault_k8s_example_maps_onto_the_contract() {
+    let file = read(SIDECAR).unwrap();
+    let auth = file.auto_auth.as_ref().unwrap();
+    assert_eq!(auth.method.kind, "kubernetes");
+    assert_eq!(auth.method.mount_path, "auth/kubernetes");
+    assert_eq!(auth.method.config["role"], "test");
+    assert_eq!(
+        auth.sinks,
+        [Sink {
+            path: "/home/vault/.token".into(),
+            mode: None
+        }]
+    );
+    assert_eq!(file.vault.address, "https://vault.vault.svc:8200");
+    assert_eq!(file.vault.max_retries, Some(5));
+    assert_eq!(file.pid_file.as_deref(), Some("/home/vault/.pid"));
+    assert_eq!(file.templates.len(), 2);
+    let db = &file.templates[0];
+    assert_eq!(db.name, "db-creds");
+    assert_eq!(db.perms.as_ref().unwrap().mode(), 0o600, "0600 is octal in HCL 1");
+    assert!(
+        db.contents
+            .as_ref()
+            .unwrap()
+            .starts_with("{{- with secret \"database/creds/db-app\" -}}\n")
+    );
+    let app = &file.templates[1];
+    assert_eq!(app.source.as_deref(), Some("/vault/configs/app.tpl"));
+    assert_eq!(app.command.as_ref().unwrap().argv(), ["/bin/notify", "app conf"]);
+}
+
+#[test]
+fn the_pods_annotations_win_over_the_file_and_the_file_fills_the_rest() {
+    let text = format!("{SIDECAR}\nvault {{\n}}\n").replace("vault {\n}\n", "");
+    let cfg = apply(base(), read(&text).unwrap()).unwrap();
+    assert_eq!(
+        cfg.vault.address, "https://from-annotation:8200",
+        "VAULT_ADDR overrides the file"
+    );
+    assert_eq!(
+        cfg.vault.max_retries,
+        Some(5),
+        "the file fills what the pod does not set"
+    );
+    assert_eq!(cfg.templates.len(), 2);
+    assert!(
+        !cfg.template_config.exit_on_retry_failure,
+        "Vault Agent's default, not vault-k8s's"
+    );
+    assert!(cfg.revoke_on_shutdown, "the pod's facts stay");
+    assert_eq!(cfg.secrets_dirs, ["/vault/secrets"]);
+    let mut no_address = base();
+    no_address.vault.address.clear();
+    assert_eq!(
+        apply(no_address, read(SIDECAR).unwrap()).unwrap().vault.address,
+        "https://vault.vault.svc:8200"
+    );
+}
+
+#[test]
+fn labelled_blocks_and_attributes_read_the_same() {
+    let blocks = read(
+        r#"auto_auth {
+  method "approle" {
+    mount_path = "auth/ar"
+    config { role_id_file_path = "/vault/custom/role-id" }
+  }
+  sink "file" {
+    config {
+      path = "/home/vault/.vault-token"
+      mode = 0640
+    }
+  }
+  sink {
+    type = "file"
+    config = { path = "/vault/secrets/token", mode = "0600" }
+  }
+}"#,
+    )
+    .unwrap();
+    let auth = blocks.auto_auth.unwrap();
+    assert_eq!(auth.method.kind, "approle");
+    assert_eq!(auth.method.mount_path, "auth/ar");
+    assert_eq!(auth.sinks.len(), 2, "several sinks");
+    assert_eq!(auth.sinks[0].mode, Some(0o640));
+    assert_eq!(auth.sinks[1].mode, Some(0o600));
+}
+
+#[test]
+fn what_ferrovault_does_not_do_is_an_error_naming_block_and_line() {
+    for (text, line, block, needle) in [
+        (
+            "vault {\n  adress = \"x\"\n}",
+            2,
+            "vault",
+            "\"adress\" is not supported here (accepted: address",
+        ),
+        (
+            "auto_auth {\n method \"aws\" {}\n}",
+            2,
+            "auto_auth.method",
+            "auth method \"aws\" is not supported",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {}\n sink \"file\" {\n  wrap_ttl = \"5m\"\n }\n}",
+            4,
+            "auto_auth.sink",
+            "wrapped or encrypted",
+        ),
+        (
+            "template {\n  destination = \"/vault/secrets/a\"\n}",
+            1,
+            "template",
+            "exactly one of source and contents",
+        ),
+        (
+            "template {\n contents = \"x\"\n destination = \"/a\"\n wait { min = \"2s\" }\n}",
+            4,
+            "template",
+            "\"wait\" is not supported",
+        ),
+        ("\n\nexec {\n command = [\"app\"]\n}", 3, "", "process supervisor"),
+        (
+            "template {\n contents = \"${foo}\"\n destination = \"/a\"\n}",
+            2,
+            "contents",
+            "HCL 2 interpolations",
+        ),
+        (
+            "vault {\n address = var.x\n}",
+            2,
+            "address",
+            "only literal values",
+        ),
+        (
+            "template {\n contents = \"x\"\n destination = \"/a\"\n perms = 4755\n}",
+            4,
+            "template",
+            "octal file mode",
+        ),
+        (
+            "vault {\n tls_skip_verify = \"maybe\"\n}",
+            2,
+            "vault",
+            "is not one of true, false",
+        ),
+        ("vault { }\nvault { }", 2, "", "\"vault\" appears twice"),
+        ("vault {\n address = \"x\"", 2, "", "not valid HCL"),
+    ] {
+        let e = read(text).unwrap_err();
+        assert_eq!((e.line, e.block.as_str()), (line, block), "{text}: {e}");
+        assert!(e.to_string().contains(needle), "{text}: {e}");
+    }
+}
+
+#[test]
+fn a_file_without_auto_auth_or_address_is_refused_whole() {
+    let e = apply(
+        base(),
+        read("template {\n contents = \"x\"\n destination = \"/a\"\n}").unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(e.message.contains("no auto_auth block"), "{e}");
+    let mut no_address = base();
+    no_address.vault.address.clear();
+    let e = apply(
+        no_address,
+        read("auto_auth {\n method \"kubernetes\" {}\n}").unwrap(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("no Vault address"), "{e}");
+}
+
+#[test]
+fn json_configs_as_vault_k8s_writes_them_are_read_too() {
+    let json = r#"{"auto_auth":{"method":{"type":"kubernetes","mount_path":"auth/kubernetes",
+        "config":{"role":"app","token_path":"/var/run/secrets/kubernetes.io/serviceaccount/token"}},
+        "sink":[{"type":"file","config":{"path":"/home/vault/.vault-token"}}]},
+        "exit_after_auth":true,"pid_file":"/home/vault/.pid","vault":{"address":"http://127.0.0.1:8200"},
+        "template":[{"destination":"/vault/secrets/a","contents":"x","left_delimiter":"{{","right_delimiter":"}}"}],
+        "template_config":{"exit_on_retry_failure":true}}"#;
+    let file = read(json).unwrap();
+    assert!(file.exit_after_auth);
+    assert_eq!(file.auto_auth.unwrap().sinks.len(), 1);
+    assert_eq!(file.templates[0].destination, "/vault/secrets/a");
+    assert!(file.template_config.unwrap().exit_on_retry_failure);
+    let e = read("{\"vault\": {\"adress\": 1}}").unwrap_err();
+    assert_eq!(e.block, "vault");
+}
+
+#[test]
+fn hcl1_quoted_keys_are_read_but_strings_and_heredocs_are_left_alone() {
+    let text = "# \"comment\" = {\n\"pid_file\" = \"/home/vault/.pid\"\ntemplate {\n  destination = \"/vault/secrets/a\"\n  contents = <<EOT\n\"x\" = {\nEOT\n}\n";
+    let file = read(text).unwrap();
+    assert_eq!(file.pid_file.as_deref(), Some("/home/vault/.pid"));
+    assert_eq!(file.templates[0].contents.as_deref(), Some("\"x\" = {\n"));
+}
