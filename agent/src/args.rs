@@ -42,7 +42,7 @@ pub struct Args {
 }
 
 /// Subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Render every template once and exit (init container).
     Init,
@@ -52,6 +52,12 @@ pub enum Command {
     Native,
     /// Exit 0 only when the ready marker exists (the native sidecar's startupProbe).
     Ready,
+    /// Check a Vault Agent config file (`agent-configmap`'s config.hcl / config-init.hcl) the way the
+    /// agent reads it: exit 0 if accepted, else 64 with the line and block of the first problem.
+    Check {
+        /// The file (HCL, or JSON).
+        file: PathBuf,
+    },
 }
 
 impl Args {

@@ -19,6 +19,14 @@ pub enum Error {
         /// What is wrong and what is accepted.
         message: String,
     },
+    /// The Vault Agent config file (`agent-configmap`) holds something the agent does not accept.
+    #[error("{}: {source}", file.display())]
+    ConfigFile {
+        /// The file.
+        file: PathBuf,
+        /// Line, block and message.
+        source: ferrovault_contract::hcl::HclError,
+    },
     /// A local file could not be read or written.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -124,7 +132,7 @@ impl Error {
     /// Exit code for this error: 64 (`EX_USAGE`) for bad configuration, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Contract(_) | Error::Config { .. } => 64,
+            Error::Contract(_) | Error::Config { .. } | Error::ConfigFile { .. } => 64,
             _ => 1,
         }
     }

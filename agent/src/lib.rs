@@ -42,6 +42,39 @@ pub fn load_config(file: Option<&Path>, env_value: Option<&str>) -> Result<Agent
     }
 }
 
+/// With `agent-configmap` (`config_dir` set), reads the Vault Agent config file for `mode`
+/// (`config-init.hcl` in init mode, else `config.hcl`) and lays it over `cfg`; otherwise returns
+/// `cfg` as it is.
+pub fn resolve_config(cfg: AgentConfig, mode: Mode) -> Result<AgentConfig> {
+    let Some(dir) = cfg.config_dir.clone() else {
+        return Ok(cfg);
+    };
+    use ferrovault_contract::hcl;
+    let name = if mode == Mode::Init {
+        hcl::INIT_FILE
+    } else {
+        hcl::SIDECAR_FILE
+    };
+    let file = Path::new(&dir).join(name);
+    let text = std::fs::read_to_string(&file).map_err(Error::io("reading the agent config file", &file))?;
+    let wrap = |source| Error::ConfigFile {
+        file: file.clone(),
+        source,
+    };
+    hcl::apply(cfg, hcl::read(&text).map_err(wrap)?).map_err(wrap)
+}
+
+/// `ferrovault-agent check FILE`: reads a Vault Agent config file as an agent would and says what in
+/// it is not accepted (line and block). The pod's annotations are not known here, so a file without
+/// a Vault address passes.
+pub fn check_config_file(file: &Path) -> Result<ferrovault_contract::hcl::FileConfig> {
+    let text = std::fs::read_to_string(file).map_err(Error::io("reading", file))?;
+    ferrovault_contract::hcl::read(&text).map_err(|source| Error::ConfigFile {
+        file: file.to_owned(),
+        source,
+    })
+}
+
 /// Installs the tracing subscriber from the config's `log` (level and `standard`/`json` format), on
 /// stderr. Env `RUST_LOG` overrides the level. Dependencies are kept at `warn`.
 pub fn init_logging(log: &LogConfig) {
@@ -89,18 +122,32 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let last_error = LastError::default();
+    let pid_file = settings.pid_file.clone();
+    if let Some(path) = &pid_file {
+        files::write_atomic(
+            path,
+            std::process::id().to_string().as_bytes(),
+            Some(0o644),
+            0o644,
+        )?;
+    }
     let agent = Agent::new(settings, last_error.clone())?;
     let run = agent.run(mode, shutdown);
-    if mode != Mode::Init {
-        return run.await;
+    let result = if mode != Mode::Init {
+        run.await
+    } else {
+        match tokio::time::timeout(init_timeout, run).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::InitTimeout {
+                timeout: init_timeout,
+                last: last_error.get(),
+            }),
+        }
+    };
+    if let Some(path) = &pid_file {
+        let _ = std::fs::remove_file(path);
     }
-    match tokio::time::timeout(init_timeout, run).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::InitTimeout {
-            timeout: init_timeout,
-            last: last_error.get(),
-        }),
-    }
+    result
 }
 
 /// Never let a panic message (which could hold secret data) reach the logs: report the location only.

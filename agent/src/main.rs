@@ -9,15 +9,34 @@ use ferrovault_agent::{Mode, Settings};
 fn main() -> ExitCode {
     let args = Args::parse();
     ferrovault_agent::install_panic_hook();
-    let mode = match args.command {
+    let mut mode = match &args.command {
         Command::Ready => return ExitCode::from(u8::from(!args.ready_path().exists())),
+        Command::Check { file } => {
+            return match ferrovault_agent::check_config_file(file) {
+                Ok(_) => {
+                    println!("{}: accepted", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("ferrovault-agent: error: {err}");
+                    ExitCode::from(err.exit_code() as u8)
+                }
+            };
+        }
         Command::Init => Mode::Init,
         Command::Sidecar => Mode::Sidecar,
         Command::Native => Mode::Native,
     };
     let env_config = std::env::var(ferrovault_contract::AGENT_CONFIG_ENV).ok();
     let settings = ferrovault_agent::load_config(args.config.as_deref(), env_config.as_deref())
-        .and_then(|cfg| Ok((Settings::new(&cfg, &args.overrides())?, cfg.log)));
+        .and_then(|cfg| ferrovault_agent::resolve_config(cfg, mode))
+        .and_then(|cfg| {
+            if cfg.exit_after_auth {
+                // Vault Agent's exit_after_auth: render once and exit, whatever the container
+                mode = Mode::Init;
+            }
+            Ok((Settings::new(&cfg, &args.overrides())?, cfg.log))
+        });
     let (settings, log) = match settings {
         Ok(ok) => ok,
         Err(err) => {

@@ -218,6 +218,8 @@ pub struct Settings {
     pub fetch_backoff: Backoff,
     /// Revoke the token on shutdown.
     pub revoke_on_shutdown: bool,
+    /// Vault Agent's `pid_file` (remapped; inside the home or a secrets directory).
+    pub pid_file: Option<PathBuf>,
 }
 
 const DEFAULT_K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -364,6 +366,14 @@ impl Settings {
                 cap: overrides.retry_cap.unwrap_or(Duration::from_secs(60)),
             },
             revoke_on_shutdown: cfg.revoke_on_shutdown,
+            pid_file: match &cfg.pid_file {
+                None => None,
+                Some(p) => {
+                    let mut allowed: Vec<PathBuf> = cfg.secrets_dirs.iter().map(|d| remap(d)).collect();
+                    allowed.push(remap(AGENT_HOME));
+                    Some(crate::files::confine("pid_file", &remap(p), &allowed)?)
+                }
+            },
         })
     }
 }

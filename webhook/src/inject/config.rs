@@ -17,8 +17,13 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             mode: None,
         });
     }
-    let templates = spec
-        .secrets
+    // agent-configmap: the templates come from the file (vault-k8s ignores the secret annotations)
+    let annotated = if spec.config_map.is_some() {
+        &[][..]
+    } else {
+        &spec.secrets[..]
+    };
+    let templates = annotated
         .iter()
         .map(|s| Template {
             name: s.name.clone(),
@@ -49,7 +54,10 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
         secrets_dirs,
         log: spec.log.clone(),
         revoke_on_shutdown: spec.revoke_on_shutdown,
-        config_dir: None,
+        config_dir: spec
+            .config_map
+            .as_ref()
+            .map(|_| super::names::CONFIG_PATH.to_owned()),
         exit_after_auth: false,
         pid_file: None,
     }

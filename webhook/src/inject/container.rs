@@ -243,6 +243,13 @@ fn agent_mounts(spec: &InjectionSpec, role: AgentRole, home: &str) -> Vec<Volume
             mounts.push(copied.clone());
         }
     }
+    if spec.config_map.is_some() {
+        mounts.push(mount(
+            super::names::CONFIG_VOLUME,
+            super::names::CONFIG_PATH,
+            true,
+        ));
+    }
     if spec.tls_secret.is_some() {
         mounts.push(mount(TLS_VOLUME, TLS_PATH, true));
     }

@@ -18,6 +18,10 @@ pub const SECRETS_VOLUME: &str = "vault-secrets";
 pub const EXTRA_SECRETS_VOLUME: &str = "extra-secrets";
 /// Where the extra secret is mounted.
 pub const EXTRA_SECRETS_PATH: &str = "/vault/custom";
+/// `agent-configmap` volume.
+pub const CONFIG_VOLUME: &str = "vault-config";
+/// Where the `agent-configmap` ConfigMap is mounted in the agent containers.
+pub const CONFIG_PATH: &str = "/vault/configs";
 /// `tls-secret` volume.
 pub const TLS_VOLUME: &str = "vault-tls-secrets";
 /// Where the TLS secret is mounted.

@@ -177,6 +177,17 @@ fn secret_volume(name: &str, secret: &str) -> Box<RawValue> {
     })
 }
 
+fn config_map_volume(name: &str) -> Box<RawValue> {
+    raw(&Volume {
+        name: super::names::CONFIG_VOLUME.to_owned(),
+        config_map: Some(k8s_openapi::api::core::v1::ConfigMapVolumeSource {
+            name: name.to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
 /// Builds the patch. Fails only when `agent-json-patch`/`agent-init-json-patch` do not apply.
 pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<PodPatch, InjectError> {
     let config_env = config.encode_env();
@@ -207,6 +218,9 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Po
             volumes_len,
             memory_volume(&container::custom_volume_name(i)),
         );
+    }
+    if let Some(name) = &spec.config_map {
+        b.append(&volumes, volumes_len, config_map_volume(name));
     }
     if let Some(secret) = &spec.extra_secret {
         b.append(

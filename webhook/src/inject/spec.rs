@@ -53,6 +53,8 @@ pub struct InjectionSpec {
     pub custom_volume_paths: Vec<String>,
     /// Mount the secrets volumes read-only into app containers (`ferrovault.dev/secrets-read-only`).
     pub secrets_read_only: bool,
+    /// `agent-configmap`: ConfigMap of Vault Agent config files, mounted at `/vault/configs`.
+    pub config_map: Option<String>,
     /// `agent-extra-secret`: Secret mounted at `/vault/custom`.
     pub extra_secret: Option<String>,
     /// `tls-secret`: Secret mounted at `/vault/tls`.
@@ -142,15 +144,8 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let a = Annotations::new(map);
     let mut warnings = Vec::new();
-    if let Some(e) = a.get(&cat::CONFIGMAP).filter(|e| !e.value.is_empty()) {
-        // Its config file would replace the templates: admitted, the pod starts without secrets.
-        return Err(InjectError::Pod(format!(
-            "annotation {} (a Vault Agent config file in a ConfigMap) is not supported by ferrovault yet: the \
-             pod would start without its secrets; declare them with agent-inject-secret-/agent-inject-template- \
-             annotations instead",
-            e.key
-        )));
-    }
+    // vault-k8s: with a config file, the role, auth and address checks are skipped (the file has them)
+    let config_map = a.non_empty(&cat::CONFIGMAP).map(str::to_owned);
 
     if namespace.is_empty() {
         return Err(InjectError::MissingNamespace);
@@ -162,7 +157,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 
     // --- Vault connection
     let address = a.string_or(&cat::SERVICE, &defaults.vault_address);
-    if address.is_empty() {
+    if address.is_empty() && config_map.is_none() {
         return Err(InjectError::Missing(format!(
             "no Vault address found: set the injector's --vault-address or annotation {}",
             a.key(&cat::SERVICE)
@@ -295,8 +290,15 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 
     // --- Service account token and auth
     let service_account = sa_token::discover(pod, a.non_empty(&cat::SERVICE_ACCOUNT_TOKEN_VOLUME_NAME))?;
-    let auth_method = auth_method(&a, defaults, &service_account)?;
-    check_cert_login(&a, &auth_method, &vault)?;
+    let auth_method = match &config_map {
+        None => {
+            let method = auth_method(&a, defaults, &service_account)?;
+            check_cert_login(&a, &method, &vault)?;
+            method
+        }
+        // the file's auto_auth replaces it
+        Some(_) => auth_method(&a, defaults, &service_account).unwrap_or_default(),
+    };
 
     // --- Secrets
     let secret_volume_path = match a.get(&cat::SECRET_VOLUME_PATH) {
@@ -324,6 +326,16 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             "the command of secret {:?} runs inside the agent container, whose ferrovault image holds only \
              /ferrovault-agent: the program it names must come from an agent image of your own",
             s.name
+        ));
+    }
+    if let Some(name) = &config_map
+        && !secrets.is_empty()
+    {
+        warnings.push(format!(
+            "{} is set: the agents render the templates of ConfigMap {name:?}'s config files, and the {} \
+             secret annotation(s) only shape the secrets volumes (as in vault-k8s)",
+            a.key(&cat::CONFIGMAP),
+            secrets.len()
         ));
     }
     let inject_token = a.bool_or(&cat::INJECT_TOKEN, false)?;
@@ -400,6 +412,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         secret_volume_path,
         custom_volume_paths,
         secrets_read_only,
+        config_map,
         extra_secret: opt(&cat::EXTRA_SECRET),
         tls_secret: opt(&cat::TLS_SECRET),
         resources,
@@ -444,6 +457,9 @@ pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectErro
         c::TLS_VOLUME.to_owned(),
     ];
     ours.extend((0..spec.custom_volume_paths.len()).map(c::custom_volume_name));
+    if spec.config_map.is_some() {
+        ours.push(c::CONFIG_VOLUME.to_owned());
+    }
     if let Some(v) = pod_spec.volumes.iter().flatten().find(|v| ours.contains(&v.name)) {
         return Err(InjectError::Pod(format!(
             "the pod already has a volume named {:?}, which the injector adds itself; rename or remove it",

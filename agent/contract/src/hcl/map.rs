@@ -253,10 +253,10 @@ fn vault(node: &Node) -> R<VaultConnection> {
                     if r.key != "num_retries" {
                         return Err(unknown(r, "vault.retry", &["num_retries"]));
                     }
-                    // Vault Agent: 0 = the default (12), -1 = no retries
+                    // Vault Agent: 0 = the default (12), -1 = no retries (one attempt)
                     v.max_retries = match integer(&r.node, "vault.retry")? {
                         0 => None,
-                        -1 => Some(0),
+                        -1 => Some(1),
                         n if n > 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
                         n => {
                             return Err(err(

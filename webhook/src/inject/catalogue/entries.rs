@@ -58,7 +58,9 @@ catalogue! {
     SHARE_PROCESS_NAMESPACE = vault("agent-share-process-namespace", Bool, Described("the pod's own"),
         "set the pod's `shareProcessNamespace`");
     CONFIGMAP = vault("agent-configmap", Name, Unset,
-        "a ConfigMap holding a Vault Agent config file").refused();
+        "a ConfigMap of Vault Agent config files mounted at `/vault/configs`: the agents run from its \
+         `config-init.hcl` / `config.hcl` (HCL or JSON; what ferrovault-agent does not do is an error \
+         naming block and line at agent start), and role, auth and address annotations are not required");
 
     // --- The secrets
     INJECT_SECRET = defines("agent-inject-secret-", Text, Unset,

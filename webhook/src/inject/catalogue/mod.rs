@@ -51,9 +51,6 @@ pub enum Support {
     Supported,
     /// Accepted with an admission warning and ignored: not implemented yet.
     Ignored,
-    /// Refused at admission when set (the pod could not get its secrets); empty is ignored with a
-    /// warning.
-    Refused,
     /// Accepted without a warning and without an effect (kept as it was; see the entry's doc).
     Unread,
 }
@@ -237,13 +234,6 @@ impl Annotation {
         }
     }
 
-    const fn refused(self) -> Self {
-        Annotation {
-            support: Support::Refused,
-            ..self
-        }
-    }
-
     const fn unread(self) -> Self {
         Annotation {
             support: Support::Unread,
@@ -345,7 +335,6 @@ pub fn markdown() -> String {
         let effect = match e.support {
             Support::Supported | Support::Unread => e.doc.to_owned(),
             Support::Ignored => format!("not supported yet ({}): warned about and ignored", e.doc),
-            Support::Refused => format!("not supported yet ({}): refused when set", e.doc),
         };
         let _ = writeln!(out, "| `{key}` | {} | {default} | {effect} |", kind_text(e.kind));
     }

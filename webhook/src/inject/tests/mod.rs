@@ -13,6 +13,7 @@ use super::*;
 
 mod agent_config;
 mod catalogue;
+mod configmap;
 mod containers;
 mod golden;
 mod handler;
