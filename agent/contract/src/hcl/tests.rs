@@ -264,3 +264,11 @@ fn hcl1_quoted_keys_are_read_but_strings_and_heredocs_are_left_alone() {
     assert_eq!(file.pid_file.as_deref(), Some("/home/vault/.pid"));
     assert_eq!(file.templates[0].contents.as_deref(), Some("\"x\" = {\n"));
 }
+
+#[test]
+fn hcl1_object_assignments_may_hold_nested_blocks() {
+    let text = "\"auto_auth\" = {\n  method \"kubernetes\" {\n    config = {\n      role = \"app\"\n    }\n  }\n  sink \"file\" {\n    config = { path = \"/home/vault/.vault-token\" }\n  }\n}\ntemplate = {\n  destination = \"/vault/secrets/a\"\n  contents = \"x = {\"\n}\n";
+    let file = read(text).unwrap();
+    assert_eq!(file.auto_auth.unwrap().method.config["role"], "app");
+    assert_eq!(file.templates[0].contents.as_deref(), Some("x = {"));
+}

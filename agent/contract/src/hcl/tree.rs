@@ -169,10 +169,12 @@ fn literal(template: &Template, line: usize, key: &str) -> Result<String, HclErr
     Ok(out)
 }
 
-/// HCL 1 (Vault Agent's parser, and vault-k8s's documented examples) accepts quoted keys at the start
-/// of an entry — `"auto_auth" = { … }`; HCL 2 only inside objects. Unquotes such keys when they are
-/// plain names, padding with spaces so lines and columns stay put. Strings, heredocs and comments are
-/// skipped, never changed.
+/// HCL 1 (Vault Agent's parser, and vault-k8s's documented examples) differs from HCL 2 in two ways
+/// configs use: keys may be quoted at the start of an entry (`"auto_auth" = { … }`), and `key = {`
+/// opens a body that may hold nested blocks (`method "kubernetes" { … }`), as `key {` does. This
+/// rewrites such entries into HCL 2 blocks — `"auto_auth" = {` (ending its line) becomes
+/// `auto_auth    {` — and unquotes other quoted names before `=` or `{`, padding with spaces so lines
+/// and columns stay put. Strings, heredocs and comments are never changed.
 fn unquote_keys(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
@@ -181,25 +183,28 @@ fn unquote_keys(text: &str) -> String {
     let mut entry_start = true;
     while i < b.len() {
         let c = b[i];
+        if entry_start && let Some((name, after, quoted)) = entry_key(text, i) {
+            let eq = skip_blanks(text, after);
+            let brace = skip_blanks(text, eq + 1);
+            if text[eq..].starts_with('=') && text[brace..].starts_with('{') && line_ends(text, brace + 1) {
+                out.push_str(name);
+                out.push_str(&" ".repeat(brace - i - name.len()));
+                i = brace;
+            } else if quoted && (text[eq..].starts_with('=') || text[eq..].starts_with('{')) {
+                out.push_str(name);
+                out.push_str(&" ".repeat(after - i - name.len()));
+                i = after;
+            } else {
+                out.push_str(&text[i..after]);
+                i = after;
+            }
+            entry_start = false;
+            continue;
+        }
         match c {
             b'"' => {
                 let end = string_end(b, i);
-                let inner = &text[i + 1..end.saturating_sub(1).max(i + 1)];
-                let next = text[end..].trim_start_matches([' ', '\t']);
-                let is_name = !inner.is_empty()
-                    && inner
-                        .bytes()
-                        .next()
-                        .is_some_and(|f| f.is_ascii_alphabetic() || f == b'_')
-                    && inner
-                        .bytes()
-                        .all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-');
-                if entry_start && is_name && (next.starts_with('=') || next.starts_with('{')) {
-                    out.push_str(inner);
-                    out.push_str("  ");
-                } else {
-                    out.push_str(&text[i..end]);
-                }
+                out.push_str(&text[i..end]);
                 i = end;
                 entry_start = false;
                 continue;
@@ -241,6 +246,43 @@ fn unquote_keys(text: &str) -> String {
         entry_start = true;
     }
     out
+}
+
+/// A name at `i` (a quoted plain name or an identifier): the name, the index after it, quoted or not.
+fn entry_key(text: &str, i: usize) -> Option<(&str, usize, bool)> {
+    let is_name = |s: &str| {
+        s.bytes()
+            .next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == b'_')
+            && s.bytes()
+                .all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-')
+    };
+    if text[i..].starts_with('"') {
+        let end = string_end(text.as_bytes(), i);
+        let inner = text.get(i + 1..end.checked_sub(1)?)?;
+        return (end > i + 1 && text.as_bytes()[end - 1] == b'"' && is_name(inner))
+            .then_some((inner, end, true));
+    }
+    let len = text[i..]
+        .bytes()
+        .take_while(|x| x.is_ascii_alphanumeric() || *x == b'_' || *x == b'-')
+        .count();
+    let name = &text[i..i + len];
+    is_name(name).then_some((name, i + len, false))
+}
+
+fn skip_blanks(text: &str, from: usize) -> usize {
+    let from = from.min(text.len());
+    from + text[from..]
+        .bytes()
+        .take_while(|x| *x == b' ' || *x == b'\t')
+        .count()
+}
+
+/// Whether nothing but blanks or a comment follows `from` on its line.
+fn line_ends(text: &str, from: usize) -> bool {
+    let rest = &text[skip_blanks(text, from)..];
+    rest.is_empty() || rest.starts_with(['\n', '\r', '#']) || rest.starts_with("//")
 }
 
 /// Index after the closing quote of the string starting at `start` (or the end of the text).
