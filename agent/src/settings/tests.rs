@@ -37,6 +37,9 @@ fn config() -> AgentConfig {
         secrets_dirs: vec!["/vault/secrets".into()],
         log: Default::default(),
         revoke_on_shutdown: false,
+        listeners: Vec::new(),
+        cache: None,
+        telemetry: None,
     }
 }
 

@@ -103,6 +103,9 @@ impl Env {
                 format: "standard".into(),
             },
             revoke_on_shutdown: false,
+            listeners: Vec::new(),
+            cache: None,
+            telemetry: None,
         }
     }
 

@@ -49,5 +49,8 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
         secrets_dirs,
         log: spec.log.clone(),
         revoke_on_shutdown: spec.revoke_on_shutdown,
+        listeners: Vec::new(),
+        cache: None,
+        telemetry: None,
     }
 }
