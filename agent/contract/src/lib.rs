@@ -101,6 +101,98 @@ pub struct AgentConfig {
     /// Inside the agent's home or a secrets directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<String>,
+    /// Vault Agent's `listener "tcp"` stanzas: where the sidecar serves the Vault API proxy (with the
+    /// [`AgentConfig::cache`]) and `/agent/v1/*`. vault-k8s writes one, `127.0.0.1:<port>`, for
+    /// `agent-cache-enable` or `agent-enable-quit`. Empty: no listener.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<Listener>,
+    /// Vault Agent's `cache {}` stanza: the listeners proxy Vault's API, caching leased responses and
+    /// tokens. vault-k8s writes it with a listener; absent with listeners present means a proxy without
+    /// the auto-auth token (Vault Agent's `api_proxy` defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Cache>,
+    /// Vault Agent's `telemetry {}` stanza (`agent-telemetry-<param>`): the part the agent acts on.
+    /// Metrics are served at `/agent/v1/metrics` on every listener whether or not it is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Telemetry>,
+}
+
+/// A `listener "tcp"` stanza. Always plain HTTP (`tls_disable = true`, as vault-k8s writes it): the
+/// listener is meant for the pod's loopback interface.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `address`: `host:port` to listen on (vault-k8s: `127.0.0.1:<agent-cache-listener-port>`).
+    pub address: String,
+    /// `role = "metrics_only"`: serve only `/agent/v1/metrics`, no proxy and no other agent API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metrics_only: bool,
+    /// `agent_api { enable_quit = true }` (`agent-enable-quit`): `POST /agent/v1/quit` makes the
+    /// agent exit 0, as it does on SIGTERM.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_quit: bool,
+}
+
+/// The `cache {}` stanza.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// `use_auto_auth_token` (`agent-cache-use-auto-auth-token`; vault-k8s' default `true`, Vault
+    /// Agent's `false` when the stanza omits it).
+    #[serde(default)]
+    pub use_auto_auth_token: UseAutoAuthToken,
+    /// `persist { type = "kubernetes" … }`: vault-k8s writes it when the init container and the sidecar
+    /// share the cache (`agent-cache-enable` with pre-population). The agent keeps its cache in memory
+    /// only; the sidecar starts with an empty cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<CachePersist>,
+}
+
+/// How the proxy treats the client's own token (`cache.use_auto_auth_token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UseAutoAuthToken {
+    /// Requests are forwarded with the client's token only.
+    #[default]
+    False,
+    /// A request without `X-Vault-Token` gets the agent's auto-auth token.
+    True,
+    /// Every request gets the auto-auth token; the client's token is dropped.
+    Force,
+}
+
+impl UseAutoAuthToken {
+    /// Vault Agent's reading of `use_auto_auth_token`: `force` (any case), or a Go bool (`true`,
+    /// `1`, `t`, `false`, …). `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.eq_ignore_ascii_case("force") {
+            return Some(Self::Force);
+        }
+        go::parse_bool(value).map(|b| if b { Self::True } else { Self::False })
+    }
+}
+
+/// `cache { persist {} }`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachePersist {
+    /// Directory of the persisted cache (vault-k8s: `/vault/agent-cache`, a memory emptyDir).
+    pub path: String,
+    /// `exit_on_err` (`agent-cache-exit-on-err`): exit when the persisted cache cannot be restored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exit_on_err: bool,
+}
+
+/// The `telemetry {}` keys the agent acts on (it serves Prometheus metrics only; the other sinks'
+/// keys are refused or warned about by the webhook).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// `prometheus_retention_time`: `0` turns `/agent/v1/metrics` off (404), as Vault Agent turns its
+    /// Prometheus sink off; any other value leaves it on (the agent's metrics are current values,
+    /// nothing is retained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_retention_time: Option<VaultDuration>,
 }
 
 /// Connection settings for Vault (`vault {}` stanza of Vault Agent).
@@ -471,6 +563,21 @@ mod tests {
             config_dir: None,
             exit_after_auth: false,
             pid_file: None,
+            listeners: vec![Listener {
+                address: "127.0.0.1:8200".into(),
+                enable_quit: true,
+                ..Default::default()
+            }],
+            cache: Some(Cache {
+                use_auto_auth_token: UseAutoAuthToken::True,
+                persist: Some(CachePersist {
+                    path: "/vault/agent-cache".into(),
+                    exit_on_err: false,
+                }),
+            }),
+            telemetry: Some(Telemetry {
+                prometheus_retention_time: Some("24h".parse().unwrap()),
+            }),
         }
     }
 
@@ -528,6 +635,24 @@ mod tests {
             assert!(err.contains("needs a shell"), "{needs_shell}: {err}");
         }
         assert!(command_argv("echo 'open").unwrap_err().contains("unclosed quote"));
+    }
+
+    #[test]
+    fn use_auto_auth_token_reads_like_vault_agent() {
+        for (input, want) in [
+            ("true", UseAutoAuthToken::True),
+            ("1", UseAutoAuthToken::True),
+            ("T", UseAutoAuthToken::True),
+            ("false", UseAutoAuthToken::False),
+            ("0", UseAutoAuthToken::False),
+            ("force", UseAutoAuthToken::Force),
+            ("FORCE", UseAutoAuthToken::Force),
+        ] {
+            assert_eq!(UseAutoAuthToken::parse(input), Some(want), "{input:?}");
+        }
+        for bad in ["yes", "forced", "tRuE"] {
+            assert_eq!(UseAutoAuthToken::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

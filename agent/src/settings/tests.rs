@@ -40,6 +40,9 @@ fn config() -> AgentConfig {
         config_dir: None,
         exit_after_auth: false,
         pid_file: None,
+        listeners: Vec::new(),
+        cache: None,
+        telemetry: None,
     }
 }
 

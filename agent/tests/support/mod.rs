@@ -106,6 +106,9 @@ impl Env {
             config_dir: None,
             exit_after_auth: false,
             pid_file: None,
+            listeners: Vec::new(),
+            cache: None,
+            telemetry: None,
         }
     }
 

@@ -60,5 +60,8 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             .map(|_| super::names::CONFIG_PATH.to_owned()),
         exit_after_auth: false,
         pid_file: None,
+        listeners: Vec::new(),
+        cache: None,
+        telemetry: None,
     }
 }

@@ -9,7 +9,7 @@
 mod map;
 mod tree;
 
-use crate::{AgentConfig, AutoAuth, Template, TemplateConfig, VaultConnection};
+use crate::{AgentConfig, AutoAuth, Cache, Listener, Telemetry, Template, TemplateConfig, VaultConnection};
 
 /// The file an agent in init mode reads from the config directory.
 pub const INIT_FILE: &str = "config-init.hcl";
@@ -43,6 +43,12 @@ pub struct FileConfig {
     pub exit_after_auth: bool,
     /// `pid_file`.
     pub pid_file: Option<String>,
+    /// `listener "tcp"` blocks.
+    pub listeners: Vec<Listener>,
+    /// `cache {}` (with `api_proxy {}`'s `use_auto_auth_token`, which supersedes the cache's).
+    pub cache: Option<Cache>,
+    /// `telemetry {}`.
+    pub telemetry: Option<Telemetry>,
 }
 
 /// Reads a Vault Agent config file (HCL).
@@ -51,7 +57,8 @@ pub fn read(text: &str) -> Result<FileConfig, HclError> {
 }
 
 /// Lays `file` over `base` (the config the webhook wrote for the pod): the file's `auto_auth`,
-/// templates, `template_config`, `exit_after_auth` and `pid_file` are taken as they are. In `vault`,
+/// templates, `template_config`, `exit_after_auth`, `pid_file`, listeners, cache and telemetry are
+/// taken as they are. In `vault`,
 /// what `base` sets wins — vault-k8s passes the annotations as `VAULT_ADDR`, `VAULT_CACERT`, …, which
 /// override the file in Vault Agent — and the file fills the rest. The pod's facts (secrets
 /// directories, logging, revocation) stay the base's.
@@ -113,6 +120,9 @@ pub fn apply(base: AgentConfig, file: FileConfig) -> Result<AgentConfig, HclErro
         }),
         exit_after_auth: file.exit_after_auth,
         pid_file: file.pid_file,
+        listeners: file.listeners,
+        cache: file.cache,
+        telemetry: file.telemetry,
         ..base
     })
 }

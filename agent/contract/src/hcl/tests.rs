@@ -62,6 +62,9 @@ fn base() -> AgentConfig {
         config_dir: Some("/vault/configs".into()),
         exit_after_auth: false,
         pid_file: None,
+        listeners: Vec::new(),
+        cache: None,
+        telemetry: None,
     }
 }
 
@@ -271,4 +274,53 @@ fn hcl1_object_assignments_may_hold_nested_blocks() {
     let file = read(text).unwrap();
     assert_eq!(file.auto_auth.unwrap().method.config["role"], "app");
     assert_eq!(file.templates[0].contents.as_deref(), Some("x = {"));
+}
+
+#[test]
+fn listener_cache_api_proxy_and_telemetry_map_onto_the_contract() {
+    let file = read(
+        "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n  tls_disable = true\n  agent_api {\n    enable_quit = true\n  }\n}\n\
+         listener \"tcp\" {\n  address = \"127.0.0.1:9102\"\n  tls_disable = true\n  role = \"metrics_only\"\n}\n\
+         cache {\n  use_auto_auth_token = true\n}\napi_proxy {\n  use_auto_auth_token = \"force\"\n}\n\
+         telemetry {\n  prometheus_retention_time = \"24h\"\n  disable_hostname = true\n}\n",
+    )
+    .unwrap();
+    assert_eq!(file.listeners.len(), 2);
+    assert!(file.listeners[0].enable_quit && !file.listeners[0].metrics_only);
+    assert!(file.listeners[1].metrics_only);
+    assert_eq!(
+        file.cache.unwrap().use_auto_auth_token,
+        crate::UseAutoAuthToken::Force,
+        "api_proxy wins"
+    );
+    assert_eq!(
+        file.telemetry
+            .unwrap()
+            .prometheus_retention_time
+            .unwrap()
+            .as_str(),
+        "24h"
+    );
+    for (text, needle) in [
+        (
+            "listener \"tcp\" {\n  address = \"127.0.0.1:8100\"\n}",
+            "set tls_disable = true",
+        ),
+        (
+            "listener \"unix\" {\n  address = \"/x\"\n}",
+            "\"unix\" is not supported",
+        ),
+        ("api_proxy {\n  use_auto_auth_token = true\n}", "without a cache"),
+        (
+            "telemetry {\n  statsd_address = \"x:1\"\n}",
+            "/agent/v1/metrics only",
+        ),
+        (
+            "cache {\n  use_auto_auth_token = \"always\"\n}",
+            "true, false or force",
+        ),
+    ] {
+        let e = read(text).unwrap_err();
+        assert!(e.to_string().contains(needle), "{text}: {e}");
+    }
 }
