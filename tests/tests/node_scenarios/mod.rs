@@ -1,5 +1,6 @@
 //! The scenarios of `tests/tests/node.rs` and the environment they share.
 
+mod config_map;
 mod helpers;
 mod more;
 
@@ -47,6 +48,10 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
         more::webhook_replica_goes_away,
     ),
     ("moscow_time_without_vault_runs_no_agent", more::without_vault),
+    (
+        "agent_configmap_pod_renders_from_vault_agent_hcl",
+        config_map::config_map,
+    ),
 ];
 
 /// The scenarios `make demo-cluster` runs.
