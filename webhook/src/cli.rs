@@ -196,7 +196,7 @@ async fn missed_injection_detector(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    tracing::info!(webhook_config = ?webhook_config, lease = %args.leader_lease, identity = %identity, "missed-injection detector enabled");
+    tracing::info!(webhook_config = webhook_config.as_deref().unwrap_or("-"), lease = %args.leader_lease, identity = %identity, "missed-injection detector enabled");
     let config = DetectorConfig {
         webhook_config,
         resync: args.missed_injections_resync,

@@ -53,6 +53,7 @@ pub fn spawn(
             },
         );
         let mut tracker = Tracker::default();
+        let mut watching = false;
         loop {
             if !*leader.borrow_and_update() {
                 if leader.changed().await.is_err() {
@@ -60,7 +61,10 @@ pub fn spawn(
                 }
                 continue;
             }
-            tracing::info!(resync = ?config.resync, "missed-injection detector: leading, watching pods");
+            if !watching {
+                tracing::info!(resync = ?config.resync, "missed-injection detector: leading, watching pods");
+                watching = true;
+            }
             let lost = async {
                 while *leader.borrow_and_update() {
                     if leader.changed().await.is_err() {
@@ -73,6 +77,7 @@ pub fn spawn(
                     tracing::info!("missed-injection detector: no longer leading");
                     tracker.clear();
                     metrics.clear();
+                    watching = false;
                 }
                 () = watch_pods(&client, &config, &recorder, &mut tracker, &metrics) => {}
             }

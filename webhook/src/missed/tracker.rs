@@ -66,12 +66,13 @@ impl Tracker {
     }
 
     fn unreported(&mut self) -> Vec<Missed> {
-        let fresh: Vec<Missed> = self
+        let mut fresh: Vec<Missed> = self
             .current
             .iter()
             .filter(|(uid, _)| !self.reported.contains(*uid))
             .map(|(_, m)| m.clone())
             .collect();
+        fresh.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         self.reported.extend(self.current.keys().cloned());
         fresh
     }
