@@ -95,7 +95,10 @@ fn webhook_configuration(addr: SocketAddr, ca_pem: &str) -> String {
 }
 
 fn pod(namespace: &str, name: &str, annotations: serde_json::Value, containers: &[&str]) -> String {
-    let containers: Vec<_> = containers.iter().map(|c| json!({"name": c, "image": "busybox"})).collect();
+    let containers: Vec<_> = containers
+        .iter()
+        .map(|c| json!({"name": c, "image": "busybox"}))
+        .collect();
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
@@ -135,7 +138,11 @@ fn audit(cp: &ControlPlane, args: &[&str]) -> (i32, String) {
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let code = out.status.code().unwrap_or(-1);
-    assert!(code == 0 || code == 1, "audit failed ({code}): {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        code == 0 || code == 1,
+        "audit failed ({code}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (code, stdout)
 }
 
@@ -160,7 +167,10 @@ async fn wait_metrics(addr: SocketAddr, ca_pem: &str, what: &str, check: impl Fn
         {
             return text;
         }
-        assert!(std::time::Instant::now() < deadline, "metrics: {what} not reached in time");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics: {what} not reached in time"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -192,7 +202,8 @@ async fn missed_injections_are_reported_and_audited() {
     for ns in [WEBHOOK_NS, "missed-a", "missed-b", "missed-skipped"] {
         cp.kubectl(&["create", "namespace", ns]).unwrap();
     }
-    cp.kubectl(&["create", "serviceaccount", SA, "-n", WEBHOOK_NS]).unwrap();
+    cp.kubectl(&["create", "serviceaccount", SA, "-n", WEBHOOK_NS])
+        .unwrap();
     cp.apply(&rbac()).unwrap();
     // registered while nothing listens there: with Ignore, annotated pods go in un-injected
     cp.apply(&webhook_configuration(addr, &pki.ca_pem)).unwrap();
@@ -201,11 +212,21 @@ async fn missed_injections_are_reported_and_audited() {
     for (ns, name, annotations, containers) in [
         ("missed-a", "a1", ask.clone(), &["app"][..]),
         ("missed-a", "a2", ask.clone(), &["app"]),
-        ("missed-b", "b1", json!({"openbao.org/agent-inject": "true"}), &["app"]),
+        (
+            "missed-b",
+            "b1",
+            json!({"openbao.org/agent-inject": "true"}),
+            &["app"],
+        ),
         // not missed: no annotation, injection off, an agent already there, a namespace the
         // webhook configuration excludes
         ("missed-a", "plain", json!({}), &["app"]),
-        ("missed-a", "off", json!({"vault.hashicorp.com/agent-inject": "false"}), &["app"]),
+        (
+            "missed-a",
+            "off",
+            json!({"vault.hashicorp.com/agent-inject": "false"}),
+            &["app"],
+        ),
         ("missed-b", "has-agent", ask.clone(), &["app", "vault-agent"]),
         ("missed-skipped", "s1", ask.clone(), &["app"]),
     ] {
@@ -223,18 +244,30 @@ async fn missed_injections_are_reported_and_audited() {
             (w.next().unwrap(), w.next().unwrap())
         })
         .collect();
-    assert_eq!(listed, [("missed-a", "a1"), ("missed-a", "a2"), ("missed-b", "b1")], "{table}");
-    assert!(table.contains("not mutated (webhook down or failing, failurePolicy Ignore)"), "{table}");
+    assert_eq!(
+        listed,
+        [("missed-a", "a1"), ("missed-a", "a2"), ("missed-b", "b1")],
+        "{table}"
+    );
+    assert!(
+        table.contains("not mutated (webhook down or failing, failurePolicy Ignore)"),
+        "{table}"
+    );
     // without the webhook configuration every pod is judged: the excluded namespace shows up too
     let (_, all) = audit(&cp, &[]);
     assert!(all.contains("missed-skipped"), "{all}");
     let (code, json) = audit(&cp, &["--webhook-config", MWC, "-n", "missed-b", "-o", "json"]);
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(json, json!([{"namespace": "missed-b", "name": "b1", "owner": "-", "reason": "not-mutated"}]));
+    assert_eq!(
+        json,
+        json!([{"namespace": "missed-b", "name": "b1", "owner": "-", "reason": "not-mutated"}])
+    );
 
     // the webhook starts, as the ServiceAccount, with the detector and a 1 s resync
-    let token = cp.create_token(WEBHOOK_NS, SA, "https://kubernetes.default.svc").unwrap();
+    let token = cp
+        .create_token(WEBHOOK_NS, SA, "https://kubernetes.default.svc")
+        .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, kubeconfig_for_token(&cp, &token)).unwrap();
     let log = dir.path().join("webhook.log");
@@ -282,7 +315,10 @@ async fn missed_injections_are_reported_and_audited() {
             assert_eq!(event["reportingInstance"], "replica-a");
             assert!(event["series"].is_null(), "reported more than once: {event}");
             let note = event["note"].as_str().unwrap();
-            assert!(note.contains("vault.hashicorp.com/agent-inject") && note.contains("failurePolicy: Ignore"), "{note}");
+            assert!(
+                note.contains("vault.hashicorp.com/agent-inject") && note.contains("failurePolicy: Ignore"),
+                "{note}"
+            );
             regarding.push(format!("{ns}/{}", event["regarding"]["name"].as_str().unwrap()));
         }
     }
@@ -291,12 +327,25 @@ async fn missed_injections_are_reported_and_audited() {
 
     // one log line per missed pod, names only
     let mut text = String::new();
-    std::fs::File::open(&log).unwrap().read_to_string(&mut text).unwrap();
+    std::fs::File::open(&log)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
     let mut reported: Vec<String> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["@message"].as_str().is_some_and(|m| m.starts_with("missed injection")))
-        .map(|l| format!("{}/{}", l["namespace"].as_str().unwrap(), l["pod"].as_str().unwrap()))
+        .filter(|l| {
+            l["@message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("missed injection"))
+        })
+        .map(|l| {
+            format!(
+                "{}/{}",
+                l["namespace"].as_str().unwrap(),
+                l["pod"].as_str().unwrap()
+            )
+        })
         .collect();
     reported.sort();
     assert_eq!(reported, ["missed-a/a1", "missed-a/a2", "missed-b/b1"], "{text}");
@@ -305,8 +354,15 @@ async fn missed_injections_are_reported_and_audited() {
     // the webhook is up now: a new annotated pod is injected, not reported
     cp.apply(&pod("missed-a", "c1", ask.clone(), &["app"])).unwrap();
     let c1 = cp.kubectl_json(&["get", "pod", "c1", "-n", "missed-a"]).unwrap();
-    assert_eq!(c1["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected", "{c1}");
-    let scans = series(&metrics(addr, &pki.ca_pem).await.unwrap(), "ferrovault_webhook_missed_injection_scans_total").unwrap();
+    assert_eq!(
+        c1["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected",
+        "{c1}"
+    );
+    let scans = series(
+        &metrics(addr, &pki.ca_pem).await.unwrap(),
+        "ferrovault_webhook_missed_injection_scans_total",
+    )
+    .unwrap();
     wait_metrics(addr, &pki.ca_pem, "two more scans", |t| {
         series(t, "ferrovault_webhook_missed_injection_scans_total").is_some_and(|n| n >= scans + 2.0)
             && series(t, r#"ferrovault_webhook_missed_injections{namespace="missed-a"}"#) == Some(2.0)
@@ -314,8 +370,10 @@ async fn missed_injections_are_reported_and_audited() {
     .await;
 
     // deleted: back to 0 (the series stays, at 0), and audit is clean
-    cp.kubectl(&["delete", "pod", "a1", "a2", "-n", "missed-a", "--wait=false"]).unwrap();
-    cp.kubectl(&["delete", "pod", "b1", "-n", "missed-b", "--wait=false"]).unwrap();
+    cp.kubectl(&["delete", "pod", "a1", "a2", "-n", "missed-a", "--wait=false"])
+        .unwrap();
+    cp.kubectl(&["delete", "pod", "b1", "-n", "missed-b", "--wait=false"])
+        .unwrap();
     wait_metrics(addr, &pki.ca_pem, "0 missed", |t| {
         series(t, r#"ferrovault_webhook_missed_injections{namespace="missed-a"}"#) == Some(0.0)
             && series(t, r#"ferrovault_webhook_missed_injections{namespace="missed-b"}"#) == Some(0.0)

@@ -28,10 +28,10 @@ pub use plan::{
     Action, Material, Stored, bundle, ca_bundle_patch, decide, execute, last_certificate, owned, read_secret,
 };
 
-use kube_io::*;
+use crate::leader::{Election, LeaseSpec};
 /// Describes a Kubernetes error without response bodies (a decode error could quote object data).
 pub use kube_io::describe as describe_error;
-use crate::leader::{Election, LeaseSpec};
+use kube_io::*;
 use x509::*;
 
 use std::collections::BTreeMap;

@@ -93,7 +93,10 @@ pub fn should_inject(namespace: &str, pod: &Pod) -> Result<(), Decision> {
 /// Whether a pod with these annotations asks for injection: [`should_inject`] without the pod-phase
 /// check, so that it also answers for pods that are already running. `Ok(())` = the webhook would
 /// inject it at creation; the missed-injection detector uses exactly this decision.
-pub fn asks_for_injection(namespace: &str, annotations: Option<&BTreeMap<String, String>>) -> Result<(), Decision> {
+pub fn asks_for_injection(
+    namespace: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Result<(), Decision> {
     check(namespace, annotations, None)
 }
 

@@ -76,7 +76,9 @@ impl MissedMetrics {
             *by_label.entry(label).or_default() += count;
         }
         for (namespace, count) in by_label {
-            self.missed.get_or_create(&NamespaceLabels { namespace }).set(count);
+            self.missed
+                .get_or_create(&NamespaceLabels { namespace })
+                .set(count);
         }
     }
 
@@ -262,7 +264,14 @@ mod tests {
     fn missed_injections_gauge_per_namespace() {
         let m = Metrics::default();
         let missed = m.missed_injections();
-        missed.set(&[("apps".to_owned(), 2), ("web".to_owned(), 0), ("Bad_NS".to_owned(), 1)].into());
+        missed.set(
+            &[
+                ("apps".to_owned(), 2),
+                ("web".to_owned(), 0),
+                ("Bad_NS".to_owned(), 1),
+            ]
+            .into(),
+        );
         missed.scanned();
         let text = m.render();
         for line in [

@@ -47,15 +47,20 @@ pub fn run(args: &AuditArgs) -> i32 {
 /// Lists the pods (all namespaces or `--namespace`) and keeps the missed ones.
 pub async fn find(args: &AuditArgs) -> Result<Vec<Missed>, Error> {
     crate::tls::install_crypto_provider();
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| Error::Kube(format!("no cluster configuration (KUBECONFIG or in-cluster): {e}")))?;
+    let client = kube::Client::try_default().await.map_err(|e| {
+        Error::Kube(format!(
+            "no cluster configuration (KUBECONFIG or in-cluster): {e}"
+        ))
+    })?;
     let scope = match args.webhook_config.as_deref().filter(|s| !s.is_empty()) {
         None => Scope::everything(),
         Some(name) => {
             let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
             let mwc = api.get(name).await.map_err(|e| {
-                Error::Kube(format!("read MutatingWebhookConfiguration {name}: {}", describe_error(&e)))
+                Error::Kube(format!(
+                    "read MutatingWebhookConfiguration {name}: {}",
+                    describe_error(&e)
+                ))
             })?;
             Scope::from_config(&mwc)
         }
@@ -96,9 +101,22 @@ pub fn render(found: &[Missed], output: AuditOutput) -> String {
             let header = ["NAMESPACE", "POD", "OWNER", "REASON"];
             let rows: Vec<[&str; 4]> = found
                 .iter()
-                .map(|m| [m.namespace.as_str(), m.name.as_str(), m.owner.as_str(), m.reason.short()])
+                .map(|m| {
+                    [
+                        m.namespace.as_str(),
+                        m.name.as_str(),
+                        m.owner.as_str(),
+                        m.reason.short(),
+                    ]
+                })
                 .collect();
-            let width = |i: usize| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0);
+            let width = |i: usize| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            };
             let widths = [width(0), width(1), width(2)];
             let mut out = String::new();
             for row in std::iter::once(header).chain(rows) {

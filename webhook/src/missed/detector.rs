@@ -141,7 +141,10 @@ async fn watch_pods(
                 metrics.scanned();
                 tracker.init_done()
             }
-            Some(Ok(watcher::Event::Apply(pod))) => tracker.apply(&uid(&pod), missed(&pod, &scope)).into_iter().collect(),
+            Some(Ok(watcher::Event::Apply(pod))) => tracker
+                .apply(&uid(&pod), missed(&pod, &scope))
+                .into_iter()
+                .collect(),
             Some(Ok(watcher::Event::Delete(pod))) => {
                 tracker.delete(&uid(&pod));
                 Vec::new()
@@ -163,13 +166,17 @@ fn describe_watch(e: &watcher::Error) -> String {
         watcher::Error::InitialListFailed(e) => format!("list pods: {}", describe_error(e)),
         watcher::Error::WatchStartFailed(e) => format!("start the watch: {}", describe_error(e)),
         watcher::Error::WatchFailed(e) => format!("watch: {}", describe_error(e)),
-        watcher::Error::WatchError(status) => format!("watch: HTTP {} {}: {}", status.code, status.reason, status.message),
+        watcher::Error::WatchError(status) => format!(
+            "watch: HTTP {} {}: {}",
+            status.code, status.reason, status.message
+        ),
         other => other.to_string(),
     }
 }
 
 fn uid(pod: &Pod) -> String {
-    pod.uid().unwrap_or_else(|| format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()))
+    pod.uid()
+        .unwrap_or_else(|| format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()))
 }
 
 /// The log line and the Event of one missed pod; false when the Event could not be written.

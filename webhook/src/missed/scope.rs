@@ -65,7 +65,11 @@ impl Scope {
 
 /// Kubernetes label-selector semantics (`matchLabels` and `matchExpressions`, all ANDed; an empty
 /// selector matches everything). A requirement on a key for which `known` is false is taken as met.
-pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>, known: impl Fn(&str) -> bool) -> bool {
+pub fn matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+    known: impl Fn(&str) -> bool,
+) -> bool {
     let label_ok = selector
         .match_labels
         .iter()

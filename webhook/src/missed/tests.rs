@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, OwnerReference, Time,
+};
 use k8s_openapi::jiff::Timestamp;
 
 use super::tracker::Tracker;
@@ -15,7 +17,12 @@ fn pod(namespace: &str, name: &str, annotations: &[(&str, &str)], containers: &[
     pod.metadata.namespace = Some(namespace.into());
     pod.metadata.name = Some(name.into());
     pod.metadata.uid = Some(format!("uid-{namespace}-{name}"));
-    pod.metadata.annotations = Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    pod.metadata.annotations = Some(
+        annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     pod.spec = Some(PodSpec {
         containers: containers
             .iter()
@@ -37,14 +44,32 @@ fn is_missed(pod: &Pod) -> bool {
 
 #[test]
 fn a_pod_that_asks_and_has_no_agent_is_missed() {
-    let p = pod("apps", "web", &[ASK, ("vault.hashicorp.com/role", "web")], &["app"]);
+    let p = pod(
+        "apps",
+        "web",
+        &[ASK, ("vault.hashicorp.com/role", "web")],
+        &["app"],
+    );
     let m = missed(&p, &Scope::everything()).unwrap();
-    assert_eq!((m.namespace.as_str(), m.name.as_str(), m.owner.as_str()), ("apps", "web", "-"));
+    assert_eq!(
+        (m.namespace.as_str(), m.name.as_str(), m.owner.as_str()),
+        ("apps", "web", "-")
+    );
     assert_eq!(m.reason, Cause::NotMutated);
     // the openbao.org alias asks too
-    assert!(is_missed(&pod("apps", "bao", &[("openbao.org/agent-inject", "true")], &["app"])));
+    assert!(is_missed(&pod(
+        "apps",
+        "bao",
+        &[("openbao.org/agent-inject", "true")],
+        &["app"]
+    )));
     // admission's Go booleans
-    assert!(is_missed(&pod("apps", "one", &[("vault.hashicorp.com/agent-inject", "1")], &["app"])));
+    assert!(is_missed(&pod(
+        "apps",
+        "one",
+        &[("vault.hashicorp.com/agent-inject", "1")],
+        &["app"]
+    )));
 }
 
 #[test]
@@ -62,12 +87,27 @@ fn running_pods_are_judged_too() {
 fn pods_that_do_not_ask_or_have_their_agent_are_not_missed() {
     for p in [
         pod("apps", "none", &[], &["app"]),
-        pod("apps", "off", &[("vault.hashicorp.com/agent-inject", "false")], &["app"]),
+        pod(
+            "apps",
+            "off",
+            &[("vault.hashicorp.com/agent-inject", "false")],
+            &["app"],
+        ),
         // what admission would deny is not a missed injection
-        pod("apps", "bad", &[("vault.hashicorp.com/agent-inject", "tRuE")], &["app"]),
+        pod(
+            "apps",
+            "bad",
+            &[("vault.hashicorp.com/agent-inject", "tRuE")],
+            &["app"],
+        ),
         pod("kube-system", "sys", &[ASK], &["app"]),
         // admission skips pods marked injected
-        pod("apps", "marked", &[ASK, ("vault.hashicorp.com/agent-inject-status", "injected")], &["app"]),
+        pod(
+            "apps",
+            "marked",
+            &[ASK, ("vault.hashicorp.com/agent-inject-status", "injected")],
+            &["app"],
+        ),
         // an agent container, classic or native
         pod("apps", "sidecar", &[ASK], &["app", "vault-agent"]),
     ] {
@@ -90,8 +130,14 @@ fn owner_is_the_controller() {
         controller,
         ..Default::default()
     };
-    p.metadata.owner_references = Some(vec![owner("ConfigMap", "x", None), owner("ReplicaSet", "web-7f", Some(true))]);
-    assert_eq!(missed(&p, &Scope::everything()).unwrap().owner, "ReplicaSet/web-7f");
+    p.metadata.owner_references = Some(vec![
+        owner("ConfigMap", "x", None),
+        owner("ReplicaSet", "web-7f", Some(true)),
+    ]);
+    assert_eq!(
+        missed(&p, &Scope::everything()).unwrap().owner,
+        "ReplicaSet/web-7f"
+    );
 }
 
 fn selector(key: &str, operator: &str, values: &[&str]) -> LabelSelector {
@@ -105,7 +151,11 @@ fn selector(key: &str, operator: &str, values: &[&str]) -> LabelSelector {
     }
 }
 
-fn config(namespace: Option<LabelSelector>, object: Option<LabelSelector>, created: &str) -> MutatingWebhookConfiguration {
+fn config(
+    namespace: Option<LabelSelector>,
+    object: Option<LabelSelector>,
+    created: &str,
+) -> MutatingWebhookConfiguration {
     let mut mwc = MutatingWebhookConfiguration::default();
     mwc.metadata.creation_timestamp = Some(Time(created.parse::<Timestamp>().unwrap()));
     mwc.webhooks = Some(vec![MutatingWebhook {
@@ -121,17 +171,28 @@ fn config(namespace: Option<LabelSelector>, object: Option<LabelSelector>, creat
 fn the_webhook_configuration_selectors_scope_the_detector() {
     // the chart's defaults: every namespace but the excluded ones, every pod but the injector's own
     let scope = Scope::from_config(&config(
-        Some(selector("kubernetes.io/metadata.name", "NotIn", &["ferrovault", "skipped"])),
+        Some(selector(
+            "kubernetes.io/metadata.name",
+            "NotIn",
+            &["ferrovault", "skipped"],
+        )),
         Some(selector("app.kubernetes.io/name", "NotIn", &["ferrovault"])),
         "2026-01-01T00:00:00Z",
     ));
     assert!(missed(&pod("apps", "web", &[ASK], &["app"]), &scope).is_some());
     assert!(missed(&pod("skipped", "web", &[ASK], &["app"]), &scope).is_none());
     let mut own = pod("apps", "injector", &[ASK], &["app"]);
-    own.metadata.labels = Some(BTreeMap::from([("app.kubernetes.io/name".into(), "ferrovault".into())]));
+    own.metadata.labels = Some(BTreeMap::from([(
+        "app.kubernetes.io/name".into(),
+        "ferrovault".into(),
+    )]));
     assert!(missed(&own, &scope).is_none());
     // a namespace label the detector cannot see counts as matching
-    let scope = Scope::from_config(&config(Some(selector("team", "In", &["a"])), None, "2026-01-01T00:00:00Z"));
+    let scope = Scope::from_config(&config(
+        Some(selector("team", "In", &["a"])),
+        None,
+        "2026-01-01T00:00:00Z",
+    ));
     assert!(missed(&pod("apps", "web", &[ASK], &["app"]), &scope).is_some());
     // matchLabels on the object
     let only_labelled = LabelSelector {
@@ -153,7 +214,10 @@ fn pods_older_than_the_webhook_configuration_were_created_before_install() {
     let m = missed(&new, &scope).unwrap();
     assert_eq!(m.reason, Cause::NotMutated);
     let note = m.event_note();
-    assert!(note.contains("vault.hashicorp.com/agent-inject") && note.contains("failurePolicy: Ignore"), "{note}");
+    assert!(
+        note.contains("vault.hashicorp.com/agent-inject") && note.contains("failurePolicy: Ignore"),
+        "{note}"
+    );
     assert!(note.len() < 1024);
 }
 
@@ -212,8 +276,14 @@ fn the_audit_table_and_json() {
     let found = vec![m("apps", "web").unwrap(), m("payments", "api-7c9f").unwrap()];
     let table = audit::render(&found, AuditOutput::Table);
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("NAMESPACE   POD        OWNER   REASON"), "{table}");
-    assert!(lines[2].starts_with("payments    api-7c9f   -       not mutated"), "{table}");
+    assert!(
+        lines[0].starts_with("NAMESPACE   POD        OWNER   REASON"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("payments    api-7c9f   -       not mutated"),
+        "{table}"
+    );
     let json: serde_json::Value = serde_json::from_str(&audit::render(&found, AuditOutput::Json)).unwrap();
     assert_eq!(json[1]["name"], "api-7c9f");
     assert_eq!(json[1]["reason"], "not-mutated");

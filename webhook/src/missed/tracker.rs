@@ -34,7 +34,8 @@ impl Tracker {
         if let Some(relist) = self.relist.take() {
             self.current = relist;
         }
-        self.namespaces.extend(self.current.values().map(|m| m.namespace.clone()));
+        self.namespaces
+            .extend(self.current.values().map(|m| m.namespace.clone()));
         self.reported.retain(|uid| self.current.contains_key(uid));
         self.unreported()
     }
