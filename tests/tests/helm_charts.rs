@@ -735,7 +735,7 @@ fn ferrovault_missed_injections_add_their_rbac_only_when_enabled() {
                 (
                     "events.k8s.io".into(),
                     "events".into(),
-                    vec!["create".into(), "patch".into()],
+                    vec!["create".into(), "list".into(), "patch".into()],
                     vec![]
                 ),
             ]

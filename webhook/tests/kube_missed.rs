@@ -6,8 +6,9 @@
 //! --missed-injections` binary starts (as a ServiceAccount with exactly the chart's detector RBAC,
 //! electing through its Lease without auto TLS) and must report each of them once — a Warning
 //! Event, a log line, the per-namespace gauge — while `ferrovault-webhook audit` lists them and
-//! exits 1. A pod created once the webhook is up is injected and not reported; after the missed
-//! pods are deleted the gauge is back to 0 and `audit` exits 0.
+//! exits 1. A pod created once the webhook is up is injected and not reported; when the leader
+//! dies, the next one counts the same pods without reporting them again; after the missed pods are
+//! deleted the gauge is back to 0 and `audit` exits 0.
 
 mod support;
 
@@ -46,7 +47,7 @@ kind: ClusterRole
 metadata: {{name: "{MWC}-missed-injections"}}
 rules:
   - {{apiGroups: [""], resources: [pods], verbs: [list, watch]}}
-  - {{apiGroups: [events.k8s.io], resources: [events], verbs: [create, patch]}}
+  - {{apiGroups: [events.k8s.io], resources: [events], verbs: [create, list, patch]}}
   - {{apiGroups: [admissionregistration.k8s.io], resources: [mutatingwebhookconfigurations], resourceNames: ["{MWC}"], verbs: [get]}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -188,6 +189,91 @@ fn missed_events(cp: &ControlPlane, namespace: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `ferrovault-webhook serve` with the detector (1 s resync, its own election), as `identity`.
+fn start_webhook(
+    dir: &std::path::Path,
+    addr: SocketAddr,
+    kubeconfig: &std::path::Path,
+    identity: &str,
+    log: &std::path::Path,
+) -> Webhook {
+    Webhook(
+        Command::new(BIN)
+            .args(["serve", "--listen", &addr.to_string(), "--log-format", "json"])
+            .arg("--tls-cert-file")
+            .arg(dir.join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.join("tls.key"))
+            .args([
+                "--vault-address=https://vault.vault.svc:8200",
+                "--native-sidecar=never",
+                "--missed-injections=true",
+                "--missed-injections-resync=1s",
+                &format!("--webhook-config={MWC}"),
+                &format!("--leader-lease={LEASE}"),
+                &format!("--namespace={WEBHOOK_NS}"),
+                &format!("--pod-name={identity}"),
+                "--leader-lease-duration=3s",
+                "--leader-renew-interval=1s",
+            ])
+            .env_clear()
+            .env("KUBECONFIG", kubeconfig)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The pods the "missed injection" log lines of `log` name, sorted.
+fn reported_in_log(log: &std::path::Path) -> (Vec<String>, String) {
+    let mut text = String::new();
+    std::fs::File::open(log)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut reported: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| {
+            l["@message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("missed injection:"))
+        })
+        .map(|l| {
+            format!(
+                "{}/{}",
+                l["namespace"].as_str().unwrap(),
+                l["pod"].as_str().unwrap()
+            )
+        })
+        .collect();
+    reported.sort();
+    (reported, text)
+}
+
+/// `namespace/pod` of every VaultInjectionMissed Event, checked, sorted.
+fn events_regarding(cp: &ControlPlane, reporter: &str) -> Vec<String> {
+    let mut regarding = Vec::new();
+    for ns in ["missed-a", "missed-b", "missed-skipped"] {
+        for event in missed_events(cp, ns) {
+            assert_eq!(event["type"], "Warning");
+            assert_eq!(event["reportingController"], "ferrovault-webhook");
+            assert_eq!(event["reportingInstance"], reporter);
+            assert!(event["series"].is_null(), "reported more than once: {event}");
+            let note = event["note"].as_str().unwrap();
+            assert!(
+                note.contains("vault.hashicorp.com/agent-inject") && note.contains("failurePolicy: Ignore"),
+                "{note}"
+            );
+            regarding.push(format!("{ns}/{}", event["regarding"]["name"].as_str().unwrap()));
+        }
+    }
+    regarding.sort();
+    regarding
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missed_injections_are_reported_and_audited() {
     let cp = control_plane();
@@ -270,34 +356,8 @@ async fn missed_injections_are_reported_and_audited() {
         .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, kubeconfig_for_token(&cp, &token)).unwrap();
-    let log = dir.path().join("webhook.log");
-    let mut child = Webhook(
-        Command::new(BIN)
-            .args(["serve", "--listen", &addr.to_string(), "--log-format", "json"])
-            .arg("--tls-cert-file")
-            .arg(dir.path().join("tls.crt"))
-            .arg("--tls-key-file")
-            .arg(dir.path().join("tls.key"))
-            .args([
-                "--vault-address=https://vault.vault.svc:8200",
-                "--native-sidecar=never",
-                "--missed-injections=true",
-                "--missed-injections-resync=1s",
-                &format!("--webhook-config={MWC}"),
-                &format!("--leader-lease={LEASE}"),
-                &format!("--namespace={WEBHOOK_NS}"),
-                "--pod-name=replica-a",
-                "--leader-lease-duration=3s",
-                "--leader-renew-interval=1s",
-            ])
-            .env_clear()
-            .env("KUBECONFIG", &kubeconfig)
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let log = dir.path().join("webhook-a.log");
+    let mut replica_a = start_webhook(dir.path(), addr, &kubeconfig, "replica-a", &log);
 
     // counted per namespace; several resyncs later still one Event per pod
     let text = wait_metrics(addr, &pki.ca_pem, "2 + 1 missed after 3 scans", |t| {
@@ -307,48 +367,12 @@ async fn missed_injections_are_reported_and_audited() {
     })
     .await;
     assert!(!text.contains("missed-skipped"), "{text}");
-    let mut regarding = Vec::new();
-    for ns in ["missed-a", "missed-b", "missed-skipped"] {
-        for event in missed_events(&cp, ns) {
-            assert_eq!(event["type"], "Warning");
-            assert_eq!(event["reportingController"], "ferrovault-webhook");
-            assert_eq!(event["reportingInstance"], "replica-a");
-            assert!(event["series"].is_null(), "reported more than once: {event}");
-            let note = event["note"].as_str().unwrap();
-            assert!(
-                note.contains("vault.hashicorp.com/agent-inject") && note.contains("failurePolicy: Ignore"),
-                "{note}"
-            );
-            regarding.push(format!("{ns}/{}", event["regarding"]["name"].as_str().unwrap()));
-        }
-    }
-    regarding.sort();
-    assert_eq!(regarding, ["missed-a/a1", "missed-a/a2", "missed-b/b1"]);
+    let missed_pods = ["missed-a/a1", "missed-a/a2", "missed-b/b1"];
+    assert_eq!(events_regarding(&cp, "replica-a"), missed_pods);
 
     // one log line per missed pod, names only
-    let mut text = String::new();
-    std::fs::File::open(&log)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    let mut reported: Vec<String> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| {
-            l["@message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("missed injection"))
-        })
-        .map(|l| {
-            format!(
-                "{}/{}",
-                l["namespace"].as_str().unwrap(),
-                l["pod"].as_str().unwrap()
-            )
-        })
-        .collect();
-    reported.sort();
-    assert_eq!(reported, ["missed-a/a1", "missed-a/a2", "missed-b/b1"], "{text}");
+    let (reported, text) = reported_in_log(&log);
+    assert_eq!(reported, missed_pods, "{text}");
     assert!(!text.contains("secret/data/db"), "{text}");
 
     // the webhook is up now: a new annotated pod is injected, not reported
@@ -369,6 +393,22 @@ async fn missed_injections_are_reported_and_audited() {
     })
     .await;
 
+    // the leader dies without releasing its Lease: another replica takes over once it expires,
+    // counts the same pods, and does not report them again (their Events are there)
+    replica_a.0.kill().unwrap();
+    let _ = replica_a.0.wait();
+    let log_b = dir.path().join("webhook-b.log");
+    let mut replica_b = start_webhook(dir.path(), addr, &kubeconfig, "replica-b", &log_b);
+    wait_metrics(addr, &pki.ca_pem, "replica-b leads and counts", |t| {
+        series(t, "ferrovault_webhook_missed_injection_scans_total").is_some_and(|n| n >= 2.0)
+            && series(t, r#"ferrovault_webhook_missed_injections{namespace="missed-a"}"#) == Some(2.0)
+            && series(t, r#"ferrovault_webhook_missed_injections{namespace="missed-b"}"#) == Some(1.0)
+    })
+    .await;
+    assert_eq!(events_regarding(&cp, "replica-a"), missed_pods);
+    let (reported, text) = reported_in_log(&log_b);
+    assert!(reported.is_empty(), "{text}");
+
     // deleted: back to 0 (the series stays, at 0), and audit is clean
     cp.kubectl(&["delete", "pod", "a1", "a2", "-n", "missed-a", "--wait=false"])
         .unwrap();
@@ -381,5 +421,5 @@ async fn missed_injections_are_reported_and_audited() {
     .await;
     let (code, table) = audit(&cp, &["--webhook-config", MWC]);
     assert_eq!((code, table.as_str()), (0, ""));
-    assert!(child.0.try_wait().unwrap().is_none(), "the webhook exited");
+    assert!(replica_b.0.try_wait().unwrap().is_none(), "the webhook exited");
 }

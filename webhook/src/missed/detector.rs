@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
@@ -152,7 +152,7 @@ async fn watch_pods(
         };
         metrics.set(&tracker.counts());
         for m in fresh {
-            if !report(recorder, &m).await {
+            if !report(client, recorder, &m).await {
                 tracker.unreport(&m.uid);
             }
         }
@@ -179,8 +179,30 @@ fn uid(pod: &Pod) -> String {
         .unwrap_or_else(|| format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()))
 }
 
-/// The log line and the Event of one missed pod; false when the Event could not be written.
-async fn report(recorder: &Recorder, m: &Missed) -> bool {
+/// Whether an earlier leader (or this process before a restart) already put the Event on the pod:
+/// events.k8s.io Events of the pod's uid with our reason. Unknown (no `list` permission, an API
+/// error) counts as not reported.
+async fn already_reported(client: &kube::Client, m: &Missed) -> bool {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &m.namespace);
+    let params = ListParams::default()
+        .fields(&format!("regarding.uid={},reason={EVENT_REASON}", m.uid))
+        .limit(1);
+    match events.list_metadata(&params).await {
+        Ok(list) => !list.items.is_empty(),
+        Err(e) => {
+            tracing::debug!(namespace = %m.namespace, pod = %m.name, error = %crate::autotls::describe_error(&e), "missed-injection detector: cannot look for an earlier Event");
+            false
+        }
+    }
+}
+
+/// The log line and the Event of one missed pod; false when the Event could not be written. A pod
+/// an earlier leader reported (its Event is still there) is counted but not reported again.
+async fn report(client: &kube::Client, recorder: &Recorder, m: &Missed) -> bool {
+    if already_reported(client, m).await {
+        tracing::debug!(namespace = %m.namespace, pod = %m.name, "missed injection already reported");
+        return true;
+    }
     tracing::warn!(
         namespace = %m.namespace,
         pod = %m.name,
