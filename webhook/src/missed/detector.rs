@@ -118,9 +118,11 @@ async fn watch_pods(
     let mut stream = std::pin::pin!(stream);
     let deadline = tokio::time::sleep(config.resync);
     let mut deadline = std::pin::pin!(deadline);
+    // a list that takes longer than the resync period still completes before the next one starts
+    let mut listed = false;
     loop {
         let event = tokio::select! {
-            _ = &mut deadline => return,
+            _ = &mut deadline, if listed => return,
             event = stream.next() => event,
         };
         let fresh = match event {
@@ -138,6 +140,7 @@ async fn watch_pods(
                 continue;
             }
             Some(Ok(watcher::Event::InitDone)) => {
+                listed = true;
                 metrics.scanned();
                 tracker.init_done()
             }
