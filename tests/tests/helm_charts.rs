@@ -48,6 +48,11 @@ fn both_charts_pass_strict_lint() {
             "ferrovault",
             vec!["metrics.enabled=true", "serviceMonitor.enabled=true"],
         ),
+        ("ferrovault", vec!["missedInjections.enabled=true"]),
+        (
+            "ferrovault",
+            vec!["missedInjections.enabled=true", "tls.mode=certManager"],
+        ),
     ] {
         let dir = chart(name);
         let mut args = vec!["lint", "--strict", dir.to_str().unwrap()];
@@ -693,6 +698,137 @@ fn ferrovault_webhook_url_registers_an_external_webhook_only() {
         err.contains("webhook/url") || err.contains("webhook.url"),
         "{err}"
     );
+}
+
+#[test]
+fn ferrovault_missed_injections_add_their_rbac_only_when_enabled() {
+    let detector_role = format!("fv-ferrovault-{RELEASE_NS}-missed-injections");
+    let detector_role = detector_role.as_str();
+    // off by default: no pod access, no detector flags
+    for sets in [&[][..], &["tls.mode=certManager"]] {
+        let r = render("ferrovault", sets);
+        assert!(
+            !r.names().iter().any(|n| n.contains("missed-injections")),
+            "{sets:?}"
+        );
+        assert!(!env_names(&webhook_container(&r)).contains("FERROVAULT_MISSED_INJECTIONS"));
+    }
+    let detector_rules = |r: &Rendered, config: &str| {
+        let role: ClusterRole = r.named("ClusterRole", detector_role);
+        let mut got = rules(role.rules.as_deref().unwrap());
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "".into(),
+                    "pods".into(),
+                    vec!["list".into(), "watch".into()],
+                    vec![]
+                ),
+                (
+                    "admissionregistration.k8s.io".into(),
+                    "mutatingwebhookconfigurations".into(),
+                    vec!["get".into()],
+                    vec![config.to_owned()]
+                ),
+                (
+                    "events.k8s.io".into(),
+                    "events".into(),
+                    vec!["create".into(), "list".into(), "patch".into()],
+                    vec![]
+                ),
+            ]
+        );
+        let binding: ClusterRoleBinding = r.named("ClusterRoleBinding", detector_role);
+        assert_eq!(binding.role_ref.name, detector_role);
+        let subject = &binding.subjects.as_ref().unwrap()[0];
+        assert_eq!(
+            (subject.name.as_str(), subject.namespace.as_deref()),
+            ("fv-ferrovault", Some(RELEASE_NS))
+        );
+    };
+
+    // with auto TLS: its Role already covers the Lease
+    let r = render(
+        "ferrovault",
+        &["missedInjections.enabled=true", "missedInjections.resync=5m"],
+    );
+    r.check_types();
+    let config: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
+    let config_name = config.metadata.name.unwrap();
+    detector_rules(&r, &config_name);
+    assert_eq!(r.all("Role").len(), 1, "auto TLS's Role only");
+    let container = webhook_container(&r);
+    assert_eq!(
+        env(&container, "FERROVAULT_MISSED_INJECTIONS").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        env(&container, "FERROVAULT_MISSED_INJECTIONS_RESYNC").as_deref(),
+        Some("5m")
+    );
+    assert_eq!(
+        env(&container, "FERROVAULT_WEBHOOK_CONFIG").as_deref(),
+        Some(config_name.as_str())
+    );
+    let lease = env(&container, "FERROVAULT_LEADER_LEASE").unwrap();
+
+    // without auto TLS: the detector elects through the same Lease, with a Role of its own, and
+    // the pod gets its API token
+    let r = render(
+        "ferrovault",
+        &["missedInjections.enabled=true", "tls.mode=certManager"],
+    );
+    r.check_types();
+    detector_rules(&r, &config_name);
+    let role: Role = r.one("Role");
+    let mut got = rules(role.rules.as_deref().unwrap());
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "coordination.k8s.io".into(),
+                "leases".into(),
+                vec!["create".into()],
+                vec![]
+            ),
+            (
+                "coordination.k8s.io".into(),
+                "leases".into(),
+                vec!["get".into(), "patch".into()],
+                vec![lease.clone()]
+            ),
+        ]
+    );
+    let binding: RoleBinding = r.one("RoleBinding");
+    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
+    let deployment: Deployment = r.one("Deployment");
+    assert_eq!(
+        pod_spec_of_deployment(&deployment).automount_service_account_token,
+        Some(true)
+    );
+    let container = webhook_container(&r);
+    assert_eq!(env(&container, "FERROVAULT_LEADER_LEASE"), Some(lease));
+    assert!(env(&container, "AGENT_INJECT_TLS_AUTO").is_none());
+
+    // an external webhook (webhook.url) installs nothing that runs, so no RBAC either
+    let r = render(
+        "ferrovault",
+        &[
+            "missedInjections.enabled=true",
+            "webhook.url=https://10.0.0.5:8443/mutate",
+            "certs.caBundle=Zm9v",
+        ],
+    );
+    assert_eq!(
+        r.kinds(),
+        ["MutatingWebhookConfiguration"].map(String::from).into()
+    );
+    // a bad resync is refused by the schema
+    let err = try_render("ferrovault", "fv", RELEASE_NS, &["missedInjections.resync=soon"]).unwrap_err();
+    assert!(err.contains("resync"), "{err}");
 }
 
 #[test]

@@ -27,6 +27,33 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Mutate one Pod or AdmissionReview read from a file, offline (a dry run of the webhook).
     Inject(Box<InjectArgs>),
+    /// List pods that ask for agent injection but have no agent (missed injections); exit 1 when
+    /// any exist, 0 when none, 2 on errors. Uses KUBECONFIG or the in-cluster configuration.
+    Audit(Box<AuditArgs>),
+}
+
+/// Output of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// Aligned columns: namespace, pod, owner, reason.
+    Table,
+    /// A JSON array of {namespace, name, owner, reason}.
+    Json,
+}
+
+/// Flags of `audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only this namespace (default: all namespaces).
+    #[arg(long, short)]
+    pub namespace: Option<String>,
+    /// The injector's MutatingWebhookConfiguration: pods outside its namespace/object selectors are
+    /// not meant to be injected and are not reported (default: every pod is judged).
+    #[arg(long, env = "FERROVAULT_WEBHOOK_CONFIG")]
+    pub webhook_config: Option<String>,
+    /// What to print.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: AuditOutput,
 }
 
 /// `--native-sidecar`.
@@ -246,19 +273,34 @@ pub struct ServeArgs {
         default_value = "ferrovault-webhook-tls"
     )]
     pub tls_auto_secret: String,
-    /// Auto TLS: the Lease electing the replica that writes the Secret and patches `caBundle`.
+    /// Auto TLS and missed injections: the Lease electing the replica that writes the Secret,
+    /// patches `caBundle` and reports missed injections.
     #[arg(
         long,
         env = "FERROVAULT_LEADER_LEASE",
         default_value = "ferrovault-webhook-leader"
     )]
     pub leader_lease: String,
-    /// Auto TLS: namespace of the Secret and the Lease (this pod's).
+    /// Auto TLS and missed injections: namespace of the Secret and the Lease (this pod's).
     #[arg(long, env = "NAMESPACE", default_value = "default")]
     pub namespace: String,
-    /// Auto TLS: this replica's identity in the Lease (default: the hostname).
+    /// Auto TLS and missed injections: this replica's identity in the Lease (default: the
+    /// hostname).
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
+    /// Watch for missed injections (pods that ask for injection but have no agent) while this
+    /// replica leads, and report each with an Event, a log line and the
+    /// `ferrovault_webhook_missed_injections` metric. Needs list/watch on pods and create/patch on
+    /// events.k8s.io Events cluster-wide; elects through --leader-lease even without auto TLS.
+    #[arg(long, env = "FERROVAULT_MISSED_INJECTIONS", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub missed_injections: bool,
+    /// Missed injections: how often every pod is listed again (Go duration).
+    #[arg(long, env = "FERROVAULT_MISSED_INJECTIONS_RESYNC", default_value = "10m", value_parser = duration)]
+    pub missed_injections_resync: Duration,
+    /// Missed injections: the MutatingWebhookConfiguration whose selectors say which pods are
+    /// meant to be injected (default: --tls-auto's; none: every pod).
+    #[arg(long, env = "FERROVAULT_WEBHOOK_CONFIG")]
+    pub webhook_config: Option<String>,
     /// Auto TLS: lifetime of a new CA (Go duration).
     #[arg(long, env = "FERROVAULT_TLS_AUTO_CA_VALIDITY", default_value = "87600h", value_parser = duration)]
     pub tls_auto_ca_validity: Duration,
@@ -270,10 +312,11 @@ pub struct ServeArgs {
     /// Secret (Go duration).
     #[arg(long, env = "FERROVAULT_TLS_AUTO_CHECK_INTERVAL", default_value = "1m", value_parser = duration)]
     pub tls_auto_check_interval: Duration,
-    /// Auto TLS: how long the leader Lease lasts without renewal (Go duration).
+    /// Auto TLS and missed injections: how long the leader Lease lasts without renewal (Go
+    /// duration).
     #[arg(long, env = "FERROVAULT_LEADER_LEASE_DURATION", default_value = "15s", value_parser = duration)]
     pub leader_lease_duration: Duration,
-    /// Auto TLS: how often the leader renews the Lease (Go duration).
+    /// Auto TLS and missed injections: how often the leader renews the Lease (Go duration).
     #[arg(long, env = "FERROVAULT_LEADER_RENEW_INTERVAL", default_value = "5s", value_parser = duration)]
     pub leader_renew_interval: Duration,
 }

@@ -1,4 +1,4 @@
-//! The two subcommands: `serve` and `inject`.
+//! The subcommands `serve` and `inject` (`audit` lives in [`crate::missed::audit`]).
 
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
@@ -12,7 +12,9 @@ use serde_json::json;
 use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, supports_native_sidecars};
 use crate::autotls::{self, AutoTlsConfig};
 use crate::error::Error;
+use crate::leader;
 use crate::metrics::Metrics;
+use crate::missed::detector::{self, DetectorConfig};
 use crate::review::{Outcome, answer, describe_json_error, patch_of};
 use crate::server::{AppState, ConnectionLimits, app, serve, shutdown_signal};
 use crate::tls::{CertFiles, CertStore, TlsPolicy, install_crypto_provider, server_config_with};
@@ -129,16 +131,91 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
         request_timeout: args.request_timeout,
         review_slots: AppState::default_review_slots(),
     });
+    let detector = missed_injection_detector(&args, auto_tls.as_ref(), &state.metrics).await?;
     let router = app(state, &args.telemetry_path);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, native_sidecar = native_supported, "ferrovault-webhook serving");
     let served = serve(listener, tls, router, shutdown_signal(), limits).await;
+    if let Some((task, election)) = detector {
+        task.abort();
+        if let Some(election) = election {
+            election.shutdown().await;
+        }
+    }
     if let Some(auto_tls) = auto_tls {
         auto_tls.shutdown().await;
     }
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The missed-injection detector, when `--missed-injections` is on: it follows auto TLS's
+/// leadership, or runs the same election on `--leader-lease` when auto TLS is off.
+async fn missed_injection_detector(
+    args: &ServeArgs,
+    auto_tls: Option<&autotls::AutoTlsHandle>,
+    metrics: &Metrics,
+) -> Result<Option<(tokio::task::JoinHandle<()>, Option<leader::Leadership>)>, Error> {
+    if !args.missed_injections {
+        return Ok(None);
+    }
+    if args.missed_injections_resync < std::time::Duration::from_secs(1) {
+        return Err(Error::Config(format!(
+            "--missed-injections-resync ({:?}) must be at least 1s",
+            args.missed_injections_resync
+        )));
+    }
+    let identity = identity(args, "the missed-injection detector")?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| Error::Kube(format!("--missed-injections needs the Kubernetes API: {e}")))?;
+    let (leadership, election) = match auto_tls {
+        Some(handle) => (handle.leadership(), None),
+        None => {
+            let spec = leader::LeaseSpec {
+                lease: args.leader_lease.trim().to_owned(),
+                namespace: args.namespace.trim().to_owned(),
+                identity: identity.clone(),
+                lease_duration: args.leader_lease_duration,
+                renew_interval: args.leader_renew_interval,
+            };
+            if spec.lease.is_empty() || spec.namespace.is_empty() {
+                return Err(Error::Config(
+                    "--leader-lease and --namespace must not be empty: the missed-injection detector elects one replica through that Lease".into(),
+                ));
+            }
+            let election = leader::spawn(client.clone(), spec);
+            (election.leadership(), Some(election))
+        }
+    };
+    let webhook_config = args
+        .webhook_config
+        .as_deref()
+        .or(args.tls_auto.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    tracing::info!(webhook_config = webhook_config.as_deref().unwrap_or("-"), lease = %args.leader_lease, identity = %identity, "missed-injection detector enabled");
+    let config = DetectorConfig {
+        webhook_config,
+        resync: args.missed_injections_resync,
+        identity,
+    };
+    let task = detector::spawn(client, config, leadership, metrics.missed_injections());
+    Ok(Some((task, election)))
+}
+
+/// This replica's name in the Lease and on Events: `--pod-name`, else the hostname.
+fn identity(args: &ServeArgs, what: &str) -> Result<String, Error> {
+    match args.pod_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(name) => Ok(name.to_owned()),
+        None => hostname().ok_or_else(|| {
+            Error::Config(format!(
+                "--pod-name (POD_NAME) is unset and the hostname is unknown: {what} needs an identity for its Lease"
+            ))
+        }),
+    }
 }
 
 /// `--tls-ca-cert-file`: must hold PEM certificates (vault-k8s reads it at start too).
@@ -467,12 +544,7 @@ fn auto_tls_config(args: &ServeArgs) -> Result<Option<AutoTlsConfig>, Error> {
     let Some(webhook_config) = args.tls_auto.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let identity = match args.pod_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(name) => name.to_owned(),
-        None => hostname().ok_or_else(|| {
-            Error::Config("--pod-name (POD_NAME) is unset and the hostname is unknown: auto TLS needs an identity for its Lease".into())
-        })?,
-    };
+    let identity = identity(args, "auto TLS")?;
     let config = AutoTlsConfig {
         webhook_config: webhook_config.to_owned(),
         hosts: autotls::Hosts::parse(&args.tls_auto_hosts)?,

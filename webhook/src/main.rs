@@ -9,6 +9,9 @@ fn main() -> std::process::ExitCode {
     cli::install_panic_hook();
     match cli.command {
         Command::Inject(args) => std::process::ExitCode::from(cli::run_inject(&args) as u8),
+        Command::Audit(args) => {
+            std::process::ExitCode::from(ferrovault_webhook::missed::audit::run(&args) as u8)
+        }
         Command::Serve(args) => {
             cli::init_logging(args.log_level, args.log_format);
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,4 +1,4 @@
-//! `ferrovault-webhook inject`, the dry-run CLI, as a user runs it.
+//! `ferrovault-webhook inject`, the dry-run CLI, as a user runs it (and `audit` without a cluster).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -355,4 +355,42 @@ fn serve_reads_vault_k8s_tls_and_election_variables() {
         err.contains("--tls-ca-cert-file") && err.contains("no certificate"),
         "{err}"
     );
+}
+
+#[test]
+fn audit_without_a_cluster_exits_2_and_says_why() {
+    // `audit` against a real API server is in kube_missed.rs; here: no cluster at all
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["audit", "-o", "json"])
+        .env_clear()
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: kubernetes: no cluster configuration"),
+        "{stderr}"
+    );
+    // a kubeconfig pointing at nothing that listens: the list fails, still 2
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("audit")
+        .env_clear()
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("list pods"), "{stderr}");
 }

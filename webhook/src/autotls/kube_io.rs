@@ -5,7 +5,7 @@ use super::*;
 // --- Kubernetes edge ---
 
 /// Describes a Kubernetes error without response bodies (a decode error could quote Secret data).
-pub(super) fn describe(e: &kube::Error) -> String {
+pub fn describe(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => format!("HTTP {} {}: {}", status.code, status.reason, status.message),
         kube::Error::SerdeError(e) => format!(

@@ -13,12 +13,11 @@
 //!
 //! Layout: `plan` holds the pure decisions ([`read_secret`], [`decide`], [`execute`], [`bundle`],
 //! [`ca_bundle_patch`]), `x509` the certificate checks, `kube_io` the Secret and webhook
-//! configuration calls, `lease` the election; this module runs them ([`spawn`]). The CLI builds the
+//! configuration calls, [`crate::leader`] the election; this module runs them ([`spawn`]). The CLI builds the
 //! [`AutoTlsConfig`]; nothing here reads flags. Key material never reaches
 //! a log line or an error message: only certificate expiry dates, reasons and API status codes do.
 
 mod kube_io;
-mod lease;
 mod plan;
 mod x509;
 
@@ -29,8 +28,10 @@ pub use plan::{
     Action, Material, Stored, bundle, ca_bundle_patch, decide, execute, last_certificate, owned, read_secret,
 };
 
+use crate::leader::{Election, LeaseSpec};
+/// Describes a Kubernetes error without response bodies (a decode error could quote object data).
+pub use kube_io::describe as describe_error;
 use kube_io::*;
-use lease::*;
 use x509::*;
 
 use std::collections::BTreeMap;
@@ -161,6 +162,17 @@ impl Hosts {
 // === impl AutoTlsConfig ===
 
 impl AutoTlsConfig {
+    /// The Lease this configuration elects its leader through.
+    pub fn lease_spec(&self) -> LeaseSpec {
+        LeaseSpec {
+            lease: self.lease.clone(),
+            namespace: self.namespace.clone(),
+            identity: self.identity.clone(),
+            lease_duration: self.lease_duration,
+            renew_interval: self.renew_interval,
+        }
+    }
+
     /// Checks the settings that would make auto-TLS misbehave rather than fail.
     pub fn validate(&self) -> Result<(), Error> {
         for (flag, value) in [
@@ -297,7 +309,7 @@ async fn run(
     let mut next_check = Instant::now();
     loop {
         if election.as_ref().and_then(Election::leading).is_none() {
-            election = match Election::start(client.clone(), &config).await {
+            election = match Election::start(client.clone(), &config.lease_spec()).await {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "auto TLS: election failed; retrying");

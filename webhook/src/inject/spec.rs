@@ -88,8 +88,27 @@ pub struct Parsed {
 
 /// The skip/deny part of the decision flow (vault-k8s §2.1 steps 2–3). `Ok(())` = go on and inject.
 pub fn should_inject(namespace: &str, pod: &Pod) -> Result<(), Decision> {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    check(namespace, pod.metadata.annotations.as_ref(), phase)
+}
+
+/// Whether a pod with these annotations asks for injection: [`should_inject`] without the pod-phase
+/// check, so that it also answers for pods that are already running. `Ok(())` = the webhook would
+/// inject it at creation; the missed-injection detector uses exactly this decision.
+pub fn asks_for_injection(
+    namespace: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Result<(), Decision> {
+    check(namespace, annotations, None)
+}
+
+fn check(
+    namespace: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+    phase: Option<&str>,
+) -> Result<(), Decision> {
     let empty = BTreeMap::new();
-    let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    let map = annotations.unwrap_or(&empty);
     let annotations = Annotations::new(map);
     let inject = match annotations.bool(&cat::INJECT) {
         Ok(None) => {
@@ -109,7 +128,7 @@ pub fn should_inject(namespace: &str, pod: &Pod) -> Result<(), Decision> {
             reason: "agent-inject is false",
         });
     }
-    if let Some(phase) = pod.status.as_ref().and_then(|s| s.phase.as_deref())
+    if let Some(phase) = phase
         && !phase.is_empty()
         && phase != "Pending"
     {

@@ -51,6 +51,46 @@ pub struct Metrics {
     injections: Family<InjectionLabels, Counter>,
     failures: Family<NamespaceLabels, Counter>,
     requests: Family<OutcomeLabels, Counter>,
+    missed: Family<NamespaceLabels, Gauge>,
+    missed_scans: Counter,
+}
+
+/// The missed-injection detector's metrics: a gauge per namespace and a count of complete scans.
+#[derive(Debug, Clone)]
+pub struct MissedMetrics {
+    missed: Family<NamespaceLabels, Gauge>,
+    scans: Counter,
+}
+
+impl MissedMetrics {
+    /// Sets the count of missed pods of each namespace; a namespace that is not a DNS-1123 label
+    /// (impossible for a real one) is counted as `invalid`.
+    pub fn set(&self, counts: &std::collections::BTreeMap<String, i64>) {
+        let mut by_label: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for (namespace, count) in counts {
+            let label = if crate::review::is_dns1123_label(namespace) {
+                namespace.clone()
+            } else {
+                "invalid".to_owned()
+            };
+            *by_label.entry(label).or_default() += count;
+        }
+        for (namespace, count) in by_label {
+            self.missed
+                .get_or_create(&NamespaceLabels { namespace })
+                .set(count);
+        }
+    }
+
+    /// Removes every series (leadership lost: only the leader reports).
+    pub fn clear(&self) {
+        self.missed.clear();
+    }
+
+    /// Counts one complete scan (a list of every pod, at start and at each resync).
+    pub fn scanned(&self) {
+        self.scans.inc();
+    }
 }
 
 impl Default for Metrics {
@@ -88,6 +128,18 @@ impl Default for Metrics {
             "Admission requests by outcome",
             requests.clone(),
         );
+        let missed = Family::default();
+        registry.register(
+            "ferrovault_webhook_missed_injections",
+            "Pods that ask for agent injection but carry no agent, by namespace (reported by the leader only)",
+            missed.clone(),
+        );
+        let missed_scans = Counter::default();
+        registry.register(
+            "ferrovault_webhook_missed_injection_scans",
+            "Complete scans of every pod by the missed-injection detector",
+            missed_scans.clone(),
+        );
         #[cfg(target_os = "linux")]
         process::register(&mut registry);
         Self {
@@ -97,6 +149,8 @@ impl Default for Metrics {
             injections,
             failures,
             requests,
+            missed,
+            missed_scans,
         }
     }
 }
@@ -144,6 +198,14 @@ impl Metrics {
     /// Counts a request by outcome (`injected`, `ignored`, `denied`, `bad_request`).
     pub fn request(&self, outcome: &'static str) {
         self.requests.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// The handle the missed-injection detector updates.
+    pub fn missed_injections(&self) -> MissedMetrics {
+        MissedMetrics {
+            missed: self.missed.clone(),
+            scans: self.missed_scans.clone(),
+        }
     }
 
     /// Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
@@ -196,6 +258,33 @@ mod tests {
             .find_map(|l| l.strip_prefix("vault_agent_injector_request_processing_duration_ms_sum "))
             .unwrap();
         assert_eq!(sum.parse::<f64>().unwrap(), 7.0);
+    }
+
+    #[test]
+    fn missed_injections_gauge_per_namespace() {
+        let m = Metrics::default();
+        let missed = m.missed_injections();
+        missed.set(
+            &[
+                ("apps".to_owned(), 2),
+                ("web".to_owned(), 0),
+                ("Bad_NS".to_owned(), 1),
+            ]
+            .into(),
+        );
+        missed.scanned();
+        let text = m.render();
+        for line in [
+            "# TYPE ferrovault_webhook_missed_injections gauge",
+            "ferrovault_webhook_missed_injections{namespace=\"apps\"} 2",
+            "ferrovault_webhook_missed_injections{namespace=\"web\"} 0",
+            "ferrovault_webhook_missed_injections{namespace=\"invalid\"} 1",
+            "ferrovault_webhook_missed_injection_scans_total 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        missed.clear();
+        assert!(!m.render().contains("ferrovault_webhook_missed_injections{"));
     }
 
     #[test]
