@@ -218,6 +218,8 @@ pub struct Settings {
     pub fetch_backoff: Backoff,
     /// Revoke the token on shutdown.
     pub revoke_on_shutdown: bool,
+    /// The listeners (API proxy, cache, quit, metrics) of the long-running modes.
+    pub listeners: crate::listener::ListenersSettings,
 }
 
 const DEFAULT_K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -364,6 +366,7 @@ impl Settings {
                 cap: overrides.retry_cap.unwrap_or(Duration::from_secs(60)),
             },
             revoke_on_shutdown: cfg.revoke_on_shutdown,
+            listeners: crate::listener::ListenersSettings::new(cfg)?,
         })
     }
 }
