@@ -162,11 +162,11 @@ fn sanitize(path: &str, request: &[u8], token: &Credential, answer: Bytes) -> By
     let Ok(mut secret) = serde_json::from_slice::<Value>(&answer) else {
         return answer;
     };
-    if let Some(data) = secret["data"].as_object_mut() {
+    if let Some(data) = secret.get_mut("data").and_then(Value::as_object_mut) {
         data.remove("id");
         data.remove("accessor");
     }
-    if let Some(auth) = secret["auth"].as_object_mut() {
+    if let Some(auth) = secret.get_mut("auth").and_then(Value::as_object_mut) {
         auth.insert("client_token".into(), Value::String(String::new()));
         auth.insert("accessor".into(), Value::String(String::new()));
     }
