@@ -35,6 +35,7 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             error_on_missing_key: s.error_on_missing_key,
         })
         .collect();
+    let (listeners, cache, telemetry) = spec.agent_api.stanzas(spec.injection);
     let mut secrets_dirs = vec![spec.secret_volume_path.clone()];
     secrets_dirs.extend(spec.custom_volume_paths.iter().cloned());
     AgentConfig {
@@ -49,8 +50,8 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
         secrets_dirs,
         log: spec.log.clone(),
         revoke_on_shutdown: spec.revoke_on_shutdown,
-        listeners: Vec::new(),
-        cache: None,
-        telemetry: None,
+        listeners,
+        cache,
+        telemetry,
     }
 }

@@ -75,6 +75,8 @@ pub enum Kind {
     Id,
     /// A non-negative integer.
     Count,
+    /// A TCP port.
+    Port,
     /// A non-negative number of seconds.
     Seconds,
     /// A non-negative number.
@@ -230,13 +232,6 @@ impl Annotation {
         }
     }
 
-    const fn ignored(self) -> Self {
-        Annotation {
-            support: Support::Ignored,
-            ..self
-        }
-    }
-
     const fn refused(self) -> Self {
         Annotation {
             support: Support::Refused,
@@ -365,6 +360,7 @@ fn kind_text(kind: Kind) -> String {
         Kind::Quantity => "quantity (`250m`, `64Mi`; `\"\"` removes it)".to_owned(),
         Kind::Id => "integer ≥ 0".to_owned(),
         Kind::Count => "integer ≥ 0".to_owned(),
+        Kind::Port => "port (1–65535)".to_owned(),
         Kind::Seconds => "seconds ≥ 0".to_owned(),
         Kind::Ratio => "number ≥ 0 (`0.75`)".to_owned(),
         Kind::Mode => "octal `000`–`0777`".to_owned(),

@@ -16,6 +16,7 @@ mod catalogue;
 mod containers;
 mod golden;
 mod handler;
+mod listener;
 mod per_secret;
 mod should_inject;
 mod templates;
