@@ -223,3 +223,66 @@ fn without_use_auto_auth_token_requests_go_as_the_client_sent_them() {
     let m = metrics(port);
     assert!(m["vault_agent_proxy_client_error_total"] >= 1.0, "{m:?}");
 }
+
+#[test]
+fn cached_tokens_are_renewed_and_evicted_when_they_expire() {
+    let mut env = Env::start();
+    let (_agent, port) = start(
+        &mut env,
+        Cache {
+            use_auto_auth_token: UseAutoAuthToken::True,
+            persist: None,
+        },
+        false,
+    );
+    let expiry = |m: &std::collections::BTreeMap<String, f64>| {
+        m.get("ferrovault_agent_lease_expiry_timestamp_seconds{source=\"proxy\",path=\"auth/token/create\"}")
+            .copied()
+    };
+
+    // a renewable token: renewed in the background, so its expiry moves on
+    let renewable = [
+        "token",
+        "create",
+        "-policy=default",
+        "-ttl=4s",
+        "-explicit-max-ttl=120s",
+    ];
+    let token = bao_via(port, None, &renewable).unwrap()["auth"]["client_token"].clone();
+    let first = expiry(&metrics(port)).expect("a proxy lease gauge");
+    let later = ferrovault_tests::wait_for(Duration::from_secs(60), || {
+        expiry(&metrics(port)).filter(|e| *e > first + 1.0)
+    });
+    assert!(
+        later.is_some(),
+        "the cached token was never renewed: {:?}",
+        metrics(port)
+    );
+    // still cached, and still valid at Vault
+    assert_eq!(
+        bao_via(port, None, &renewable).unwrap()["auth"]["client_token"],
+        token
+    );
+    let (status, _) = http(port, "POST", "/agent/v1/cache-clear", r#"{"type":"all"}"#);
+    assert_eq!(status, 200);
+
+    // a token that cannot be renewed: evicted when it expires
+    let short = [
+        "token",
+        "create",
+        "-policy=default",
+        "-ttl=3s",
+        "-renewable=false",
+    ];
+    let token = bao_via(port, None, &short).unwrap()["auth"]["client_token"].clone();
+    assert_eq!(metrics(port)["ferrovault_agent_cache_entries"], 1.0);
+    let evicted = ferrovault_tests::wait_for(Duration::from_secs(60), || {
+        (metrics(port)["ferrovault_agent_cache_entries"] == 0.0).then_some(())
+    });
+    assert!(evicted.is_some(), "never evicted: {:?}", metrics(port));
+    assert!(expiry(&metrics(port)).is_none());
+    assert_ne!(
+        bao_via(port, None, &short).unwrap()["auth"]["client_token"],
+        token
+    );
+}

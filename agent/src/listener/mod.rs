@@ -31,6 +31,9 @@ use crate::{Error, Result};
 /// The largest request body the listener reads (Vault's default `max_request_size`, 32 MiB).
 pub const MAX_BODY: usize = 32 << 20;
 
+/// How long a client may take to send a request's headers (also ends idle keep-alive connections).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerSettings {
@@ -152,6 +155,8 @@ async fn serve(listener: TcpListener, settings: ListenerSettings, shared: Arc<Sh
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(io, service)
                 .await
             {
