@@ -238,7 +238,8 @@ impl Agent {
                 files::write_atomic(marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
                 ready = true;
             }
-            let keep_alive = auth::keep_alive(&session);
+            let metrics = self.metrics.clone();
+            let keep_alive = auth::keep_alive(&session, move |ttl| metrics.token_renewed(ttl));
             tokio::pin!(keep_alive);
             loop {
                 let next = cache.values().map(|e: &Entry| e.due).min();
@@ -440,6 +441,9 @@ impl Agent {
             if lease::renew(entry, fetcher.client(), &self.policy, &describe(&dep)).await
                 == Renewal::Rescheduled
             {
+                if let Some(ttl) = entry.renewed_for {
+                    self.metrics.lease("template", dep_path(&dep), ttl);
+                }
                 continue;
             }
             let owner = self.slots.iter().position(|s| s.deps.contains(&dep)).unwrap_or(0);
