@@ -286,3 +286,43 @@ fn cached_tokens_are_renewed_and_evicted_when_they_expire() {
         token
     );
 }
+
+#[test]
+fn a_failing_template_is_counted_per_template() {
+    let mut env = Env::start();
+    env.bao.kv_put("secret/app", &[("password", "s3cr3t")]).unwrap();
+    let method = env.approle(&[]);
+    let port = ferrovault_tests::free_port();
+    let mut cfg = env.config(
+        method,
+        vec![template(
+            "broken",
+            "{{ with secret \"secret/missing\" }}{{ .Data.data.password }}{{ end }}",
+        )],
+    );
+    cfg.template_config.exit_on_retry_failure = false;
+    cfg.vault.max_retries = Some(1);
+    cfg.listeners = vec![Listener {
+        address: format!("127.0.0.1:{port}"),
+        ..Default::default()
+    }];
+    let agent = env.spawn(&cfg, "sidecar");
+    let counted = ferrovault_tests::wait_for(Duration::from_secs(60), || {
+        let (status, _) = std::net::TcpStream::connect(("127.0.0.1", port))
+            .map(|_| http(port, "GET", "/agent/v1/metrics", ""))
+            .unwrap_or((0, String::new()));
+        (status == 200)
+            .then(|| metrics(port))
+            .and_then(|m| {
+                m.get("ferrovault_agent_template_failures_total{template=\"broken\"}")
+                    .copied()
+            })
+            .filter(|n| *n >= 1.0)
+    });
+    assert!(counted.is_some(), "no failure counted; log:\n{}", agent.log());
+    let m = metrics(port);
+    assert!(
+        !m.contains_key("ferrovault_agent_template_last_render_timestamp_seconds{template=\"broken\"}"),
+        "{m:?}"
+    );
+}
