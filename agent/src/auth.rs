@@ -144,7 +144,8 @@ pub async fn login_with_retry(
 /// Keeps `session` alive: renews at ~2/3 of the TTL and returns when the token must be replaced
 /// (renewal failed, or Vault capped the TTL at the token's max TTL). Never returns for tokens that do
 /// not expire or cannot be renewed but are still valid (it then waits for their expiry).
-pub async fn keep_alive(session: &Session) {
+/// `renewed` sees each renewal's new TTL.
+pub async fn keep_alive(session: &Session, renewed: impl Fn(Duration)) {
     let TokenInfo { mut ttl, renewable } = session.info;
     if ttl.is_zero() {
         return std::future::pending().await;
@@ -159,12 +160,14 @@ pub async fn keep_alive(session: &Session) {
         match session.client.renew_self().await {
             Ok(new_ttl) if new_ttl.is_zero() => return,
             Ok(new_ttl) if new_ttl + Duration::from_secs(1) < original => {
+                renewed(new_ttl);
                 // Capped by the max TTL: use what is left, then log in again.
                 tracing::info!(ttl = ?new_ttl, "token reached its max TTL; will log in again");
                 tokio::time::sleep(new_ttl.mul_f64(0.8)).await;
                 return;
             }
             Ok(new_ttl) => {
+                renewed(new_ttl);
                 tracing::debug!(ttl = ?new_ttl, "token renewed");
                 ttl = new_ttl;
             }

@@ -119,6 +119,16 @@ impl Error {
         }
     }
 
+    /// The template a render error is about.
+    pub fn template(&self) -> Option<&str> {
+        match self {
+            Error::Template { name, .. } | Error::Fetch { name, .. } | Error::TooManyPasses { name, .. } => {
+                Some(name)
+            }
+            _ => None,
+        }
+    }
+
     /// Vault answered 403: the token was revoked or lacks a policy. Logging in again is the cure for
     /// the first; retrying with the same token cures neither.
     pub fn is_forbidden(&self) -> bool {

@@ -52,6 +52,8 @@ pub struct Entry {
     pub due: Instant,
     /// Renew the lease at `due` (rather than fetch anew).
     pub renew: bool,
+    /// What the last renewal granted (the lease expires that long after it), for the metrics.
+    pub renewed_for: Option<Duration>,
 }
 
 impl Entry {
@@ -76,6 +78,7 @@ impl Entry {
             lifetime,
             due: Instant::now() + wait.max(Duration::from_millis(100)),
             renew,
+            renewed_for: None,
         }
     }
 }
@@ -99,7 +102,11 @@ pub async fn renew(entry: &mut Entry, client: &TokenClient, policy: &Policy, wha
     if !entry.renew {
         return Renewal::Refetch;
     }
-    match client.renew_lease(lease_id).await {
+    let renewed = client.renew_lease(lease_id).await;
+    if let Ok(new) = &renewed {
+        entry.renewed_for = Some(*new);
+    }
+    match renewed {
         Ok(new) if new * 2 >= *duration => {
             entry.due = Instant::now() + crate::jitter::scale(new, 0.6, 0.7);
             tracing::debug!(dependency = %what, "lease renewed");

@@ -12,6 +12,8 @@ pub mod fetch;
 pub mod files;
 mod jitter;
 pub mod lease;
+pub mod listener;
+pub mod metrics;
 pub mod pki;
 pub mod runner;
 pub mod settings;
@@ -131,12 +133,15 @@ pub async fn run(
             0o644,
         )?;
     }
+    let listeners = settings.listeners.clone();
     let agent = Agent::new(settings, last_error.clone())?;
-    let run = agent.run(mode, shutdown);
     let result = if mode != Mode::Init {
-        run.await
+        match serve_listeners(&agent, &listeners, shutdown).await {
+            Ok(shutdown) => agent.run(mode, shutdown).await,
+            Err(err) => Err(err),
+        }
     } else {
-        match tokio::time::timeout(init_timeout, run).await {
+        match tokio::time::timeout(init_timeout, agent.run(mode, shutdown)).await {
             Ok(result) => result,
             Err(_) => Err(Error::InitTimeout {
                 timeout: init_timeout,
@@ -148,6 +153,45 @@ pub async fn run(
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// Starts the listeners of the long-running modes; the returned channel turns true on `shutdown` or
+/// on `POST /agent/v1/quit`.
+async fn serve_listeners(
+    agent: &Agent,
+    settings: &listener::ListenersSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<watch::Receiver<bool>> {
+    if settings.listeners.is_empty() {
+        return Ok(shutdown);
+    }
+    let (quit, mut quit_rx) = watch::channel(false);
+    let metrics = agent.metrics();
+    let shared = std::sync::Arc::new(listener::Shared {
+        vault: agent.vault().clone(),
+        token: agent.token(),
+        cache: settings
+            .cache
+            .then(|| listener::cache::Cache::new(agent.vault().clone(), metrics.clone())),
+        metrics,
+        use_auto_auth_token: settings.use_auto_auth_token,
+        serve_metrics: settings.metrics,
+        quit,
+    });
+    listener::start(settings, shared).await?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let quit = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => false,
+            _ = quit_rx.wait_for(|quit| *quit) => true,
+        };
+        if quit {
+            // let the quit request's answer reach the client before the process ends
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
 }
 
 /// Never let a panic message (which could hold secret data) reach the logs: report the location only.

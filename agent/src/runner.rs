@@ -14,9 +14,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::auth::{self, Session};
+use crate::credential::Credential;
 use crate::fetch::{Fetched, Fetcher, describe};
 use crate::files::{self, DEFAULT_MODE};
 use crate::lease::{self, Entry, Policy, Renewal};
+use crate::metrics::Metrics;
 use crate::settings::{Settings, TemplateSettings};
 use crate::vault::Vault;
 use crate::{Error, LastError, Result};
@@ -65,6 +67,9 @@ pub struct Agent {
     sinks: Vec<(PathBuf, u32)>,
     policy: Policy,
     last_error: LastError,
+    metrics: Arc<Metrics>,
+    /// The current auto-auth token, for the listener's proxy.
+    token: watch::Sender<Option<Credential>>,
 }
 
 impl Agent {
@@ -120,7 +125,44 @@ impl Agent {
             sinks,
             policy,
             last_error,
+            metrics: Arc::default(),
+            token: watch::Sender::new(None),
         })
+    }
+
+    /// The agent's metrics (served on its listeners).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Follows the auto-auth token (`None` until the first login).
+    pub fn token(&self) -> watch::Receiver<Option<Credential>> {
+        self.token.subscribe()
+    }
+
+    /// The agent's Vault client.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Counts a failed render against the template it names.
+    fn render_failed(&self, err: &Error) {
+        if let Some(name) = err.template() {
+            self.metrics.render_failed(name);
+        }
+    }
+
+    /// Records a freshly fetched lease's expiry, and forgets the leases no longer in `cache`.
+    fn note_leases(&self, fresh: &[(Dependency, Duration)], cache: &HashMap<Dependency, Entry>) {
+        for (dep, ttl) in fresh {
+            self.metrics.lease("template", dep_path(dep), *ttl);
+        }
+        let held = cache
+            .iter()
+            .filter(|(_, e)| lease_ttl(&e.lifetime).is_some())
+            .map(|(d, _)| dep_path(d).to_owned())
+            .collect();
+        self.metrics.keep_template_leases(&held);
     }
 
     /// Runs until done (init), until `shutdown` turns true, or until a fatal error.
@@ -131,12 +173,18 @@ impl Agent {
         let mut forbidden = 0u32;
         'session: loop {
             let last_error = self.last_error.clone();
-            let login = auth::login_with_retry(&self.vault, &self.settings.auth, |e| last_error.set(e));
+            let metrics = self.metrics.clone();
+            let login = auth::login_with_retry(&self.vault, &self.settings.auth, |e| {
+                last_error.set(e);
+                metrics.login_failed();
+            });
             let session = tokio::select! {
                 session = login => session?,
                 _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
             };
             tracing::info!(method = self.settings.auth.method.kind(), "authenticated");
+            self.metrics.logged_in(session.info.ttl);
+            self.token.send_replace(Some(session.client.token().clone()));
             self.write_sinks(&session)?;
             let fetcher = Arc::new(Fetcher::new(
                 session.client.clone(),
@@ -152,6 +200,7 @@ impl Agent {
             };
             if let Err(err) = first {
                 self.last_error.set(&err);
+                self.render_failed(&err);
                 if err.is_forbidden() && forbidden < self.settings.max_retries {
                     // A revoked token is cured by a new login, at once; a missing policy is not,
                     // so later attempts back off and count against the retry budget.
@@ -189,7 +238,8 @@ impl Agent {
                 files::write_atomic(marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
                 ready = true;
             }
-            let keep_alive = auth::keep_alive(&session);
+            let metrics = self.metrics.clone();
+            let keep_alive = auth::keep_alive(&session, move |ttl| metrics.token_renewed(ttl));
             tokio::pin!(keep_alive);
             loop {
                 let next = cache.values().map(|e: &Entry| e.due).min();
@@ -207,6 +257,7 @@ impl Agent {
                         return Ok(());
                     }
                     _ = &mut keep_alive => {
+                        self.metrics.token_lost();
                         tracing::info!("token must be replaced; logging in again");
                         continue 'session;
                     }
@@ -215,6 +266,7 @@ impl Agent {
                             Ok(()) => {}
                             Err(err) => {
                                 self.last_error.set(&err);
+                                self.render_failed(&err);
                                 if err.is_forbidden() {
                                     // Typically a revoked token: log in again now, not after retries.
                                     tracing::warn!(error = %err, "permission denied; logging in again");
@@ -264,9 +316,14 @@ impl Agent {
         for _ in 0..MAX_PASSES {
             if !wanted.is_empty() {
                 let fetched = self.fetch_all(fetcher, std::mem::take(&mut wanted)).await?;
+                let mut fresh = Vec::new();
                 for (dep, fetched) in fetched {
+                    if let Some(ttl) = lease_ttl(&fetched.lifetime) {
+                        fresh.push((dep.clone(), ttl));
+                    }
                     cache.insert(dep, self.entry(fetched));
                 }
+                self.note_leases(&fresh, cache);
             }
             let mut still = Vec::new();
             for i in pending {
@@ -287,6 +344,7 @@ impl Agent {
                         let seen = recorder.seen.into_inner();
                         self.slots[i].deps = seen;
                         self.write(i, &bytes).await?;
+                        self.metrics.rendered(&self.slots[i].settings.name);
                     }
                     Rendered::Incomplete { missing } => {
                         for dep in missing {
@@ -383,6 +441,9 @@ impl Agent {
             if lease::renew(entry, fetcher.client(), &self.policy, &describe(&dep)).await
                 == Renewal::Rescheduled
             {
+                if let Some(ttl) = entry.renewed_for {
+                    self.metrics.lease("template", dep_path(&dep), ttl);
+                }
                 continue;
             }
             let owner = self.slots.iter().position(|s| s.deps.contains(&dep)).unwrap_or(0);
@@ -406,7 +467,11 @@ impl Agent {
             }
         };
         let mut changed = BTreeSet::new();
+        let mut fresh = Vec::new();
         for (dep, fetched) in fetched {
+            if let Some(ttl) = lease_ttl(&fetched.lifetime) {
+                fresh.push((dep.clone(), ttl));
+            }
             let differs = cache
                 .get(&dep)
                 .is_none_or(|old| !same_data(&old.value, &fetched.value));
@@ -416,6 +481,7 @@ impl Agent {
             }
             cache.insert(dep, self.entry(fetched));
         }
+        self.note_leases(&fresh, cache);
         let affected: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].deps.iter().any(|d| changed.contains(d)))
             .collect();
@@ -432,6 +498,27 @@ impl Agent {
 
     fn entry(&self, fetched: Fetched) -> Entry {
         Entry::new(fetched.value, fetched.lifetime, &self.policy)
+    }
+}
+
+/// How long a fetched value's lease (or certificate) lasts, if it has one.
+fn lease_ttl(lifetime: &lease::Lifetime) -> Option<Duration> {
+    match lifetime {
+        lease::Lifetime::Renewable { duration: d, .. }
+        | lease::Lifetime::Lease(d)
+        | lease::Lifetime::Expires(d) => Some(*d),
+        lease::Lifetime::Static { .. } | lease::Lifetime::After(_) => None,
+    }
+}
+
+/// The Vault path (or file) a dependency reads, for the lease metric's label.
+fn dep_path(dep: &Dependency) -> &str {
+    match dep {
+        Dependency::Read { path }
+        | Dependency::Write { path, .. }
+        | Dependency::List { path }
+        | Dependency::PkiCert { path, .. }
+        | Dependency::File { path } => path,
     }
 }
 

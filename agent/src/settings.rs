@@ -220,6 +220,8 @@ pub struct Settings {
     pub revoke_on_shutdown: bool,
     /// Vault Agent's `pid_file` (remapped; inside the home or a secrets directory).
     pub pid_file: Option<PathBuf>,
+    /// The listeners (API proxy, cache, quit, metrics) of the long-running modes.
+    pub listeners: crate::listener::ListenersSettings,
 }
 
 const DEFAULT_K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -294,6 +296,8 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let listeners = crate::listener::ListenersSettings::new(cfg)?;
+        let proxy = !listeners.listeners.is_empty();
         if matches!(auth.method, Method::Cert { .. }) && !address.starts_with("https://") {
             return Err(Error::config(
                 "vault.address",
@@ -331,8 +335,13 @@ impl Settings {
                 disable_idle_connections: uses_client(
                     "vault.disable_idle_connections",
                     &vault.disable_idle_connections,
+                    proxy,
                 )?,
-                disable_keep_alives: uses_client("vault.disable_keep_alives", &vault.disable_keep_alives)?,
+                disable_keep_alives: uses_client(
+                    "vault.disable_keep_alives",
+                    &vault.disable_keep_alives,
+                    proxy,
+                )?,
             },
             auth,
             sinks: cfg
@@ -374,13 +383,14 @@ impl Settings {
                     Some(crate::files::confine("pid_file", &remap(p), &allowed)?)
                 }
             },
+            listeners,
         })
     }
 }
 
-/// Whether a `disable_*` component list touches the one HTTP client auto-auth and templating share
-/// (`caching` and `proxying` name the API proxy, which this agent does not run).
-fn uses_client(field: &str, components: &[String]) -> Result<bool> {
+/// Whether a `disable_*` component list touches the one HTTP client auto-auth, templating and the
+/// listener's proxy share (`caching` and `proxying` only when there is a listener).
+fn uses_client(field: &str, components: &[String], proxy: bool) -> Result<bool> {
     let joined = components.join(",");
     let parsed = ferrovault_contract::connection_components(&joined).map_err(|bad| {
         Error::config(
@@ -391,7 +401,9 @@ fn uses_client(field: &str, components: &[String]) -> Result<bool> {
             ),
         )
     })?;
-    Ok(parsed.iter().any(|c| c == "auto-auth" || c == "templating"))
+    Ok(parsed
+        .iter()
+        .any(|c| c == "auto-auth" || c == "templating" || proxy))
 }
 
 /// Re-roots an output path for a local run: `/home/vault/...` under `--home`, any other absolute path

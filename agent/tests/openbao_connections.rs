@@ -47,7 +47,7 @@ fn keep_alives_and_idle_connections_can_be_turned_off_per_component() {
     let no_idle = connections_for(&mut env, &proxy, |v| {
         v.disable_idle_connections = vec!["auto-auth".into()]
     });
-    // caching/proxying name the API proxy, which is not running: the shared client keeps its pool
+    // caching/proxying name the API proxy, which runs only with a listener: the shared client keeps its pool
     let cache_only = connections_for(&mut env, &proxy, |v| {
         v.disable_keep_alives = vec!["caching".into()]
     });

@@ -139,6 +139,16 @@ impl Vault {
         })
     }
 
+    /// The HTTP client (the listener's proxy forwards through it).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Vault's base address, without a trailing `/`.
+    pub fn address(&self) -> &str {
+        &self.settings.address
+    }
+
     /// A vaultrs client over this HTTP client, with `token` ("" for logins).
     fn vaultrs(&self, token: &str) -> Result<VaultClient> {
         let mut vaultrs_settings = VaultClientSettingsBuilder::default();

@@ -40,6 +40,7 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             error_on_missing_key: s.error_on_missing_key,
         })
         .collect();
+    let (listeners, cache, telemetry) = spec.agent_api.stanzas(spec.injection);
     let mut secrets_dirs = vec![spec.secret_volume_path.clone()];
     secrets_dirs.extend(spec.custom_volume_paths.iter().cloned());
     AgentConfig {
@@ -60,8 +61,8 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             .map(|_| super::names::CONFIG_PATH.to_owned()),
         exit_after_auth: false,
         pid_file: None,
-        listeners: Vec::new(),
-        cache: None,
-        telemetry: None,
+        listeners,
+        cache,
+        telemetry,
     }
 }

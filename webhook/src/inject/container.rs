@@ -19,8 +19,9 @@ use super::error::InjectError;
 use super::spec::{AgentResources, InjectionSpec, RunAs};
 
 pub use super::names::{
-    AGENT_BINARY, EXTRA_SECRETS_PATH, EXTRA_SECRETS_VOLUME, HOME_INIT_VOLUME, HOME_SIDECAR_VOLUME, INIT_NAME,
-    NATIVE_STARTUP_FAILURE_THRESHOLD, SECRETS_VOLUME, SIDECAR_NAME, TLS_PATH, TLS_VOLUME, custom_volume_name,
+    AGENT_BINARY, CACHE_PATH, CACHE_VOLUME, EXTRA_SECRETS_PATH, EXTRA_SECRETS_VOLUME, HOME_INIT_VOLUME,
+    HOME_SIDECAR_VOLUME, INIT_NAME, NATIVE_STARTUP_FAILURE_THRESHOLD, SECRETS_VOLUME, SIDECAR_NAME, TLS_PATH,
+    TLS_VOLUME, custom_volume_name,
 };
 
 /// `value` (a Kubernetes object) as JSON text, for a patch operation's value.
@@ -252,6 +253,9 @@ fn agent_mounts(spec: &InjectionSpec, role: AgentRole, home: &str) -> Vec<Volume
     }
     if spec.tls_secret.is_some() {
         mounts.push(mount(TLS_VOLUME, TLS_PATH, true));
+    }
+    if spec.agent_api.persistent(spec.injection) {
+        mounts.push(mount(CACHE_VOLUME, CACHE_PATH, false));
     }
     mounts
 }

@@ -20,6 +20,7 @@ pub mod container;
 pub mod decision;
 pub mod defaults;
 pub mod error;
+pub mod listener;
 pub mod names;
 pub mod patch;
 pub mod quantity;

@@ -26,6 +26,10 @@ pub const CONFIG_PATH: &str = "/vault/configs";
 pub const TLS_VOLUME: &str = "vault-tls-secrets";
 /// Where the TLS secret is mounted.
 pub const TLS_PATH: &str = "/vault/tls";
+/// The persisted cache's volume (`agent-cache-enable` with init container and sidecar).
+pub const CACHE_VOLUME: &str = "vault-agent-cache";
+/// Where the persisted cache's volume is mounted.
+pub const CACHE_PATH: &str = "/vault/agent-cache";
 /// Startup probe failure threshold of the native sidecar (with a 1 s period: 5 minutes).
 pub const NATIVE_STARTUP_FAILURE_THRESHOLD: i32 = 300;
 

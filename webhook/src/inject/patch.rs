@@ -236,6 +236,9 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Po
             secret_volume(container::TLS_VOLUME, secret),
         );
     }
+    if spec.agent_api.persistent(spec.injection) {
+        b.append(&volumes, volumes_len, memory_volume(container::CACHE_VOLUME));
+    }
 
     // 7. Secrets mounts in the selected app containers.
     let app_mounts: Vec<Box<RawValue>> = container::app_mounts(spec).iter().map(raw).collect();

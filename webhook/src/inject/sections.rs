@@ -405,12 +405,6 @@ pub(super) fn warn_about_names(a: &Annotations<'_>, warnings: &mut Vec<String>) 
                 entry.key
             )),
             Some((e, rest)) => {
-                if matches!(e.support, Support::Ignored) {
-                    warnings.push(format!(
-                        "{} is not supported by ferrovault yet and was ignored",
-                        entry.key
-                    ));
-                }
                 if e.scope == Scope::Secret
                     && let Some(name) = rest
                     && !defined

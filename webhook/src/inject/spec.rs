@@ -75,6 +75,8 @@ pub struct InjectionSpec {
     pub log: LogConfig,
     /// Revoke the token when the agent stops.
     pub revoke_on_shutdown: bool,
+    /// The agent's listener: API proxy and cache, quit, telemetry.
+    pub agent_api: super::listener::AgentApi,
 }
 
 /// A parsed spec and the warnings collected on the way.
@@ -415,6 +417,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
             .to_owned(),
     };
     let secrets_read_only = a.bool(&cat::SECRETS_READ_ONLY)?.unwrap_or(false);
+    let agent_api = super::listener::parse(&a, &mut warnings)?;
 
     let spec = InjectionSpec {
         namespace: namespace.to_owned(),
@@ -442,6 +445,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         template_config,
         log,
         revoke_on_shutdown,
+        agent_api,
     };
     check_conflicts(pod, &spec)?;
     Ok(Parsed { spec, warnings })
@@ -474,6 +478,7 @@ pub fn check_conflicts(pod: &Pod, spec: &InjectionSpec) -> Result<(), InjectErro
         c::SECRETS_VOLUME.to_owned(),
         c::EXTRA_SECRETS_VOLUME.to_owned(),
         c::TLS_VOLUME.to_owned(),
+        c::CACHE_VOLUME.to_owned(),
     ];
     ours.extend((0..spec.custom_volume_paths.len()).map(c::custom_volume_name));
     if spec.config_map.is_some() {

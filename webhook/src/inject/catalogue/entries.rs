@@ -193,15 +193,22 @@ catalogue! {
         injector("--template-lease-renewal-threshold", |d| d.lease_renewal_threshold.to_string()),
         "the part of a lease after which it is renewed (0: the agent's default)");
 
-    // --- Not supported yet
-    CACHE_ENABLE = vault("agent-cache-enable", Bool, Unset, "Vault Agent's cache").ignored();
-    CACHE_USE_AUTO_AUTH_TOKEN = vault("agent-cache-use-auto-auth-token", Text, Unset,
-        "Vault Agent's cache").ignored();
-    CACHE_LISTENER_PORT = vault("agent-cache-listener-port", Text, Unset, "Vault Agent's cache").ignored();
-    CACHE_EXIT_ON_ERR = vault("agent-cache-exit-on-err", Bool, Unset, "Vault Agent's cache").ignored();
-    ENABLE_QUIT = vault("agent-enable-quit", Bool, Unset,
-        "Vault Agent's `/agent/v1/quit` endpoint").ignored();
-    TELEMETRY = family("agent-telemetry-", Text, Unset, "Vault Agent's telemetry stanza").ignored();
+    // --- The agent's listener: API proxy and cache, quit, metrics
+    CACHE_ENABLE = vault("agent-cache-enable", Bool, Fixed("false"),
+        "the sidecar serves Vault's API on `127.0.0.1:<agent-cache-listener-port>`, caching leases and \
+         tokens (with pre-population: the `vault-agent-cache` volume, as vault-k8s)");
+    CACHE_USE_AUTO_AUTH_TOKEN = vault("agent-cache-use-auto-auth-token", OneOf(&["true", "false", "force"]),
+        Fixed("true"),
+        "requests through the listener without a token get the agent's; `force`: every request does");
+    CACHE_LISTENER_PORT = vault("agent-cache-listener-port", Port, Fixed("8200"),
+        "the port of the agent's listener on 127.0.0.1");
+    CACHE_EXIT_ON_ERR = vault("agent-cache-exit-on-err", Bool, Fixed("false"),
+        "`cache.persist.exit_on_err` (the agent keeps its cache in memory: nothing to restore)");
+    ENABLE_QUIT = vault("agent-enable-quit", Bool, Fixed("false"),
+        "`POST /agent/v1/quit` on the listener stops the sidecar with exit code 0 (Jobs)");
+    TELEMETRY = family("agent-telemetry-", Text, Unset,
+        "Vault's `telemetry` stanza: `prometheus_retention_time: 0` turns `/agent/v1/metrics` off; other \
+         sinks' keys are warned about");
 
     // --- ferrovault's own
     NATIVE_SIDECAR = ferrovault("native-sidecar", Bool,

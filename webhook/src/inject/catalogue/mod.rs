@@ -49,8 +49,6 @@ pub enum Scope {
 pub enum Support {
     /// Read and honoured.
     Supported,
-    /// Accepted with an admission warning and ignored: not implemented yet.
-    Ignored,
     /// Accepted without a warning and without an effect (kept as it was; see the entry's doc).
     Unread,
 }
@@ -72,6 +70,8 @@ pub enum Kind {
     Id,
     /// A non-negative integer.
     Count,
+    /// A TCP port.
+    Port,
     /// A non-negative number of seconds.
     Seconds,
     /// A non-negative number.
@@ -227,13 +227,6 @@ impl Annotation {
         }
     }
 
-    const fn ignored(self) -> Self {
-        Annotation {
-            support: Support::Ignored,
-            ..self
-        }
-    }
-
     const fn unread(self) -> Self {
         Annotation {
             support: Support::Unread,
@@ -334,7 +327,6 @@ pub fn markdown() -> String {
         };
         let effect = match e.support {
             Support::Supported | Support::Unread => e.doc.to_owned(),
-            Support::Ignored => format!("not supported yet ({}): warned about and ignored", e.doc),
         };
         let _ = writeln!(out, "| `{key}` | {} | {default} | {effect} |", kind_text(e.kind));
     }
@@ -354,6 +346,7 @@ fn kind_text(kind: Kind) -> String {
         Kind::Quantity => "quantity (`250m`, `64Mi`; `\"\"` removes it)".to_owned(),
         Kind::Id => "integer ≥ 0".to_owned(),
         Kind::Count => "integer ≥ 0".to_owned(),
+        Kind::Port => "port (1–65535)".to_owned(),
         Kind::Seconds => "seconds ≥ 0".to_owned(),
         Kind::Ratio => "number ≥ 0 (`0.75`)".to_owned(),
         Kind::Mode => "octal `000`–`0777`".to_owned(),

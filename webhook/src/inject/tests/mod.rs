@@ -17,6 +17,7 @@ mod configmap;
 mod containers;
 mod golden;
 mod handler;
+mod listener;
 mod per_secret;
 mod should_inject;
 mod templates;

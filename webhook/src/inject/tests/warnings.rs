@@ -29,20 +29,6 @@ fn vault_key_wins_over_openbao_alias() {
 }
 
 #[test]
-fn unsupported_annotations_warn() {
-    for key in [
-        "agent-cache-enable",
-        "agent-enable-quit",
-        "agent-telemetry-prometheus_retention_time",
-    ] {
-        let p = patched(&handler_pod(&basic(&[(key, "x")])));
-        let expected =
-            format!("vault.hashicorp.com/{key} is not supported by ferrovault yet and was ignored");
-        assert!(p.warnings.contains(&expected), "{:?}", p.warnings);
-    }
-}
-
-#[test]
 fn commands_are_split_like_a_shell_and_those_needing_one_are_refused() {
     // Issue #10 §2: `sh -c 'kill -HUP $(pidof app)'` was split on whitespace and broke confusingly.
     let cfg = config_of(&handler_pod(&basic(&[

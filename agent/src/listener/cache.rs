@@ -1,0 +1,433 @@
+//! The proxy's cache, after Vault Agent's lease cache: a response is kept when it carries a lease
+//! (`lease_id`) or a new token (`auth.client_token`, logins and token creation), under the request's
+//! method, path and query, namespace, token and body; the same request is then answered from memory.
+//! Every entry is renewed in the background (the lease with the token that obtained it, a token with
+//! itself) and evicted when renewal fails or stops extending it, when it expires, when a request
+//! through the proxy revokes it, or on `POST /agent/v1/cache-clear`. Evicting a token evicts what it
+//! obtained. Static secrets (no lease) are never cached, as in Vault Agent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::Value;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::error;
+use crate::credential::Credential;
+use crate::metrics::Metrics;
+use crate::vault::Vault;
+
+/// The most entries the cache holds; beyond it responses are passed on without being cached.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// What identifies a request: method, path and query, namespace, token and body, each
+/// length-prefixed (kept whole rather than hashed: no collision can serve one token's answer to
+/// another).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key(Vec<u8>);
+
+impl Key {
+    /// The key of one request.
+    pub fn new(method: &str, path_and_query: &str, namespace: &str, token: &str, body: &[u8]) -> Self {
+        let mut bytes =
+            Vec::with_capacity(method.len() + path_and_query.len() + token.len() + body.len() + 40);
+        for part in [
+            method.as_bytes(),
+            path_and_query.as_bytes(),
+            namespace.as_bytes(),
+            token.as_bytes(),
+            body,
+        ] {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        Self(bytes)
+    }
+}
+
+/// A stored answer.
+pub struct Cached {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+    stored: Instant,
+    /// The request path (for `request_path` clearing and the lease metric).
+    path: String,
+    /// The token of the request that obtained it.
+    token: Credential,
+    /// The lease, for a leased secret.
+    lease_id: Option<String>,
+    /// The token created, for a login or token creation, and its accessor.
+    client_token: Option<Credential>,
+    accessor: Option<String>,
+}
+
+impl Cached {
+    /// The stored answer, with `X-Cache: HIT` and its `Age` in seconds.
+    pub fn response(&self) -> Response<Full<Bytes>> {
+        let mut resp = Response::new(Full::new(self.body.clone()));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        headers.insert("x-cache", HeaderValue::from_static("HIT"));
+        headers.insert("age", HeaderValue::from(self.stored.elapsed().as_secs()));
+        resp
+    }
+}
+
+struct Slot {
+    cached: Arc<Cached>,
+    renewer: AbortHandle,
+}
+
+struct Inner {
+    entries: Mutex<HashMap<Key, Slot>>,
+    vault: Vault,
+    metrics: Arc<Metrics>,
+}
+
+/// The cache; cheap to clone.
+#[derive(Clone)]
+pub struct Cache(Arc<Inner>);
+
+/// What a response asks of the cache, read from its JSON body.
+#[derive(Debug, Clone, PartialEq)]
+enum Lifetime {
+    Lease {
+        id: String,
+        ttl: Duration,
+        renewable: bool,
+    },
+    Token {
+        token: Credential,
+        accessor: Option<String>,
+        ttl: Duration,
+        renewable: bool,
+    },
+}
+
+fn lifetime(body: &Value) -> Option<Lifetime> {
+    let secs = |v: &Value| Duration::from_secs(v.as_u64().unwrap_or(0));
+    if let Some(token) = body["auth"]["client_token"].as_str().filter(|t| !t.is_empty()) {
+        let auth = &body["auth"];
+        return Some(Lifetime::Token {
+            token: Credential::new(token),
+            accessor: auth["accessor"].as_str().map(str::to_owned),
+            ttl: secs(&auth["lease_duration"]),
+            renewable: auth["renewable"].as_bool().unwrap_or(false),
+        });
+    }
+    let id = body["lease_id"].as_str().filter(|id| !id.is_empty())?;
+    Some(Lifetime::Lease {
+        id: id.to_owned(),
+        ttl: secs(&body["lease_duration"]),
+        renewable: body["renewable"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Paths whose answers are never cached although they carry a lease or a token: renewals answer
+/// for an existing lease.
+fn never_cached(path: &str) -> bool {
+    let p = path.trim_start_matches("/v1/");
+    p.starts_with("sys/leases/renew")
+        || p.starts_with("sys/renew")
+        || p.starts_with("auth/token/renew")
+        || p.starts_with("sys/wrapping/")
+}
+
+impl Cache {
+    /// An empty cache renewing through `vault`.
+    pub fn new(vault: Vault, metrics: Arc<Metrics>) -> Self {
+        Self(Arc::new(Inner {
+            entries: Mutex::default(),
+            vault,
+            metrics,
+        }))
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
+        self.0.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The stored answer to `key`.
+    pub fn get(&self, key: &Key) -> Option<Arc<Cached>> {
+        self.entries().get(key).map(|s| s.cached.clone())
+    }
+
+    /// Keeps a successful answer to the request `key` (`path`, sent with `token`) if it carries a
+    /// lease or a token.
+    pub fn store(
+        &self,
+        key: Key,
+        path: &str,
+        token: &Credential,
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+    ) {
+        if !status.is_success() || never_cached(path) {
+            return;
+        }
+        let Some(life) = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .as_ref()
+            .and_then(lifetime)
+        else {
+            return;
+        };
+        let mut entries = self.entries();
+        if entries.len() >= MAX_ENTRIES {
+            tracing::warn!(limit = MAX_ENTRIES, "proxy cache full; answer not cached");
+            return;
+        }
+        let (lease_id, client_token, accessor) = match &life {
+            Lifetime::Lease { id, .. } => (Some(id.clone()), None, None),
+            Lifetime::Token { token, accessor, .. } => (None, Some(token.clone()), accessor.clone()),
+        };
+        let cached = Arc::new(Cached {
+            status,
+            headers,
+            body,
+            stored: Instant::now(),
+            path: path.to_owned(),
+            token: token.clone(),
+            lease_id,
+            client_token,
+            accessor,
+        });
+        let renewer = tokio::spawn(self.clone().keep(key.clone(), cached.clone(), life)).abort_handle();
+        if let Some(old) = entries.insert(key, Slot { cached, renewer }) {
+            old.renewer.abort();
+        }
+        self.0.metrics.cache_entries.set(entries.len() as i64);
+        tracing::debug!(path, "cached");
+    }
+
+    /// Renews the entry until it cannot be, then evicts it (and what its token obtained).
+    async fn keep(self, key: Key, cached: Arc<Cached>, life: Lifetime) {
+        let metrics = &self.0.metrics;
+        let (mut ttl, renewable) = match &life {
+            Lifetime::Lease { ttl, renewable, .. } | Lifetime::Token { ttl, renewable, .. } => {
+                (*ttl, *renewable)
+            }
+        };
+        let label = cached.path.trim_start_matches("/v1/").to_owned();
+        if ttl.is_zero() {
+            // never expires (a root token, say): kept until revoked or cleared
+            return std::future::pending().await;
+        }
+        loop {
+            metrics.lease("proxy", &label, ttl);
+            if !renewable {
+                tokio::time::sleep(ttl).await;
+                break;
+            }
+            tokio::time::sleep(crate::jitter::scale(ttl, 0.6, 0.7)).await;
+            let renewed = match &life {
+                Lifetime::Lease { id, .. } => match self.0.vault.client(cached.token.clone()) {
+                    Ok(client) => client.renew_lease(id).await,
+                    Err(err) => Err(err),
+                },
+                Lifetime::Token { token, .. } => match self.0.vault.client(token.clone()) {
+                    Ok(client) => client.renew_self().await,
+                    Err(err) => Err(err),
+                },
+            };
+            match renewed {
+                Ok(new) if !new.is_zero() && new * 2 >= ttl => ttl = new,
+                Ok(new) => {
+                    // near its max TTL: keep it for what is left, then evict
+                    metrics.lease("proxy", &label, new);
+                    tokio::time::sleep(new).await;
+                    break;
+                }
+                Err(err) => {
+                    tracing::debug!(path = %label, error = %err, "renewal failed; evicting the cached answer");
+                    break;
+                }
+            }
+        }
+        metrics.forget_lease("proxy", &label);
+        self.evict_token_and(|k, _| *k == key);
+    }
+
+    /// Removes every entry `matches` selects, and the entries obtained with the tokens they created.
+    fn evict_token_and(&self, matches: impl Fn(&Key, &Cached) -> bool) -> usize {
+        let mut entries = self.entries();
+        let mut gone: Vec<Key> = entries
+            .iter()
+            .filter(|(k, s)| matches(k, &s.cached))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let tokens: Vec<Credential> = gone
+            .iter()
+            .filter_map(|k| entries[k].cached.client_token.clone())
+            .collect();
+        if !tokens.is_empty() {
+            gone.extend(
+                entries
+                    .iter()
+                    .filter(|(_, s)| tokens.contains(&s.cached.token))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        let mut count = 0;
+        for key in gone {
+            if let Some(slot) = entries.remove(&key) {
+                self.0
+                    .metrics
+                    .forget_lease("proxy", slot.cached.path.trim_start_matches("/v1/"));
+                slot.renewer.abort();
+                count += 1;
+            }
+        }
+        self.0.metrics.cache_entries.set(entries.len() as i64);
+        count
+    }
+
+    /// Evicts what a successful request revoked: a lease (`sys/leases/revoke`), leases under a
+    /// prefix (`revoke-prefix`, `revoke-force`), a token and what it obtained (`auth/token/revoke*`).
+    pub fn after_success(&self, path: &str, token: &Credential, body: &[u8]) {
+        let p = path.trim_start_matches("/v1/");
+        let field = |name: &str| {
+            serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v[name].as_str().map(str::to_owned))
+        };
+        let tail = |prefixes: &[&str]| {
+            prefixes
+                .iter()
+                .find_map(|pre| p.strip_prefix(pre))
+                .map(str::to_owned)
+        };
+        let evicted = if let Some(id) = tail(&["sys/leases/revoke/", "sys/revoke/"])
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                matches!(p, "sys/leases/revoke" | "sys/revoke")
+                    .then(|| field("lease_id"))
+                    .flatten()
+            }) {
+            self.evict_token_and(|_, c| c.lease_id.as_deref() == Some(id.as_str()))
+        } else if let Some(prefix) = tail(&[
+            "sys/leases/revoke-prefix/",
+            "sys/revoke-prefix/",
+            "sys/leases/revoke-force/",
+            "sys/revoke-force/",
+        ]) {
+            self.evict_token_and(|_, c| c.lease_id.as_deref().is_some_and(|l| l.starts_with(&prefix)))
+        } else if p == "auth/token/revoke-self" {
+            self.evict_token(token.expose())
+        } else if matches!(p, "auth/token/revoke" | "auth/token/revoke-orphan") {
+            match field("token") {
+                Some(t) => self.evict_token(&t),
+                None => 0,
+            }
+        } else if p == "auth/token/revoke-accessor" {
+            match field("accessor") {
+                Some(a) => self.evict_token_and(|_, c| c.accessor.as_deref() == Some(a.as_str())),
+                None => 0,
+            }
+        } else {
+            return;
+        };
+        if evicted > 0 {
+            tracing::debug!(
+                path = p,
+                evicted,
+                "revoked through the proxy; evicted from the cache"
+            );
+        }
+    }
+
+    /// Evicts the entry that created `token`, and everything obtained with it.
+    fn evict_token(&self, token: &str) -> usize {
+        self.evict_token_and(|_, c| {
+            c.token.expose() == token || c.client_token.as_ref().is_some_and(|t| t.expose() == token)
+        })
+    }
+
+    /// `POST /agent/v1/cache-clear` with `{"type": "all"|"request_path"|"lease"|"token"|
+    /// "token_accessor", "value": …}`, as Vault Agent.
+    pub fn clear_request(&self, body: &[u8]) -> Response<Full<Bytes>> {
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body must be JSON: {\"type\": …, \"value\": …}",
+            );
+        };
+        let value = req["value"].as_str().unwrap_or_default().to_owned();
+        let kind = req["type"].as_str().unwrap_or_default();
+        if kind != "all" && value.is_empty() {
+            return error(StatusCode::BAD_REQUEST, "value must be set for this type");
+        }
+        let evicted = match kind {
+            "all" => self.evict_token_and(|_, _| true),
+            "request_path" => {
+                let prefix = format!("/v1/{}", value.trim_start_matches('/').trim_start_matches("v1/"));
+                self.evict_token_and(|_, c| c.path.starts_with(&prefix))
+            }
+            "lease" => self.evict_token_and(|_, c| c.lease_id.as_deref() == Some(value.as_str())),
+            "token" => self.evict_token(&value),
+            "token_accessor" => self.evict_token_and(|_, c| c.accessor.as_deref() == Some(value.as_str())),
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("type {other:?} is not one of all, request_path, lease, token, token_accessor"),
+                );
+            }
+        };
+        tracing::info!(kind, evicted, "cache cleared");
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::OK;
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_separate_every_part() {
+        let a = Key::new("GET", "/v1/a", "", "t", b"");
+        assert_eq!(a, Key::new("GET", "/v1/a", "", "t", b""));
+        assert_ne!(a, Key::new("GET", "/v1/a", "", "u", b""));
+        assert_ne!(a, Key::new("PUT", "/v1/a", "", "t", b""));
+        // no ambiguity from concatenation
+        assert_ne!(
+            Key::new("GET", "/v1/ab", "", "", b""),
+            Key::new("GET", "/v1/a", "b", "", b"")
+        );
+    }
+
+    #[test]
+    fn leases_and_tokens_are_cacheable_static_secrets_not() {
+        let lease = serde_json::json!({"lease_id": "db/creds/x/1", "lease_duration": 60, "renewable": true});
+        assert_eq!(
+            lifetime(&lease),
+            Some(Lifetime::Lease {
+                id: "db/creds/x/1".into(),
+                ttl: Duration::from_secs(60),
+                renewable: true
+            })
+        );
+        let token = serde_json::json!({"lease_id": "", "auth": {"client_token": "s.x", "accessor": "a", "lease_duration": 30, "renewable": false}});
+        assert!(matches!(
+            lifetime(&token),
+            Some(Lifetime::Token { renewable: false, .. })
+        ));
+        let kv = serde_json::json!({"lease_id": "", "lease_duration": 2764800, "data": {"k": "v"}});
+        assert_eq!(lifetime(&kv), None);
+        assert!(never_cached("/v1/sys/leases/renew"));
+        assert!(never_cached("/v1/auth/token/renew-self"));
+        assert!(!never_cached("/v1/auth/token/create"));
+    }
+}
