@@ -9,7 +9,7 @@ use ferrovault_template::TemplateSource;
 use k8s_openapi::api::core::v1::{Pod, VolumeMount};
 
 use super::annotations::{Annotations, parse_non_negative};
-use super::catalogue::{self as cat, Annotation, Prefix, Scope, Support};
+use super::catalogue::{self as cat, Annotation, Prefix, Scope};
 use super::decision::InjectionType;
 use super::defaults::InjectorDefaults;
 use super::error::InjectError;
@@ -392,9 +392,8 @@ pub(super) fn ca_pem(bytes: &str) -> Option<String> {
     Some(decoded.unwrap_or_else(|| trimmed.to_owned()))
 }
 
-/// The warnings about annotation names, from the catalogue: first those not supported yet (refused
-/// ones were refused before, when set), then those the catalogue does not list (typos) and
-/// per-secret settings of secrets that no annotation defines. One lookup per annotation.
+/// The warnings about annotation names, from the catalogue: those the catalogue does not list
+/// (typos) and per-secret settings of secrets that no annotation defines. One lookup per annotation.
 pub(super) fn warn_about_names(a: &Annotations<'_>, warnings: &mut Vec<String>) {
     let mut unknown = Vec::new();
     let mut defined: Option<Vec<String>> = None;
