@@ -7,12 +7,14 @@
 pub mod args;
 pub mod auth;
 pub mod credential;
+mod envfile;
 mod error;
 pub mod fetch;
 pub mod files;
 mod jitter;
 pub mod lease;
 pub mod pki;
+pub mod reload;
 pub mod runner;
 pub mod settings;
 pub mod vault;

@@ -17,6 +17,7 @@ use crate::auth::{self, Session};
 use crate::fetch::{Fetched, Fetcher, describe};
 use crate::files::{self, DEFAULT_MODE};
 use crate::lease::{self, Entry, Policy, Renewal};
+use crate::reload::{ReloadStats, Reloads};
 use crate::settings::{Settings, TemplateSettings};
 use crate::vault::Vault;
 use crate::{Error, LastError, Result};
@@ -65,6 +66,9 @@ pub struct Agent {
     sinks: Vec<(PathBuf, u32)>,
     policy: Policy,
     last_error: LastError,
+    /// Reload actions run only once the app may be running (not in init mode).
+    reloads: Reloads,
+    reload_armed: bool,
 }
 
 impl Agent {
@@ -120,11 +124,19 @@ impl Agent {
             sinks,
             policy,
             last_error,
+            reloads: Reloads::new(),
+            reload_armed: false,
         })
+    }
+
+    /// The reload actions' counters.
+    pub fn reload_stats(&self) -> Arc<ReloadStats> {
+        self.reloads.stats()
     }
 
     /// Runs until done (init), until `shutdown` turns true, or until a fatal error.
     pub async fn run(mut self, mode: Mode, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        self.reload_armed = mode != Mode::Init;
         let mut ready = false;
         let mut failures = 0u32;
         // Consecutive sessions whose first render Vault refused with 403.
@@ -314,11 +326,22 @@ impl Agent {
 
     async fn write(&self, i: usize, bytes: &[u8]) -> Result<()> {
         let slot = &self.slots[i];
+        if !slot.settings.env_keys.is_empty() {
+            crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
+                name: slot.settings.name.clone(),
+                message,
+            })?;
+        }
+        // a reload is for an app that may have read the old file: not after the first render
+        let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
         let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
         if changed {
             tracing::info!(template = %slot.settings.name, destination = %slot.destination.display(), "rendered");
             if let Some(argv) = &slot.settings.command {
                 files::run_command(&slot.settings.name, argv, COMMAND_TIMEOUT).await;
+            }
+            if replaces && self.reload_armed && !slot.settings.reload.is_empty() {
+                self.reloads.run(&slot.settings.name, &slot.settings.reload).await;
             }
         }
         Ok(())
