@@ -33,6 +33,8 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             perms: s.perms.clone(),
             command: s.command.clone(),
             error_on_missing_key: s.error_on_missing_key,
+            env_keys: s.env_keys.clone(),
+            reload: s.reload.clone(),
         })
         .collect();
     let mut secrets_dirs = vec![spec.secret_volume_path.clone()];

@@ -14,6 +14,7 @@ use super::*;
 mod agent_config;
 mod catalogue;
 mod containers;
+mod env_reload;
 mod golden;
 mod handler;
 mod per_secret;
