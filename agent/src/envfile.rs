@@ -6,22 +6,26 @@
 //! value trimmed, no quoting, the first line of a key wins, an empty value counts as missing, and
 //! values are capped at 32 KiB. A render it would misread must not be written: this checks the bytes
 //! against those rules, stricter where a value would silently change (a newline inside a value
-//! ends it, leading or trailing white space is dropped, a final `\` joins lines). Messages name
-//! lines and keys, never values.
+//! ends it, leading or trailing white space is dropped, a final `\` joins lines). A listed key that
+//! is missing or empty is only warned about: the file is read right, and the kubelet refuses to
+//! start the container with its own message naming the key, where `kubectl get pods` shows it.
+//! Messages name lines and keys, never values.
 
 use ferrovault_contract::actions::ENV_VALUE_MAX;
 
 /// The longest line Go's `bufio.Scanner` (the kubelet's reader) accepts.
 const LINE_MAX: usize = 64 * 1024 - 1;
 
-/// Checks that the kubelet reads exactly the keys `keys` from `bytes`, each once and non-empty,
-/// with no other key. `Err` says which line or key and why.
-pub fn check(bytes: &[u8], keys: &[String]) -> Result<(), String> {
+/// Checks that the kubelet reads `bytes` as written: only the keys `keys`, each at most once. `Err`
+/// says which line or key and why; `Ok` holds warnings (a key missing or empty: the kubelet will
+/// refuse to start the container).
+pub fn check(bytes: &[u8], keys: &[String]) -> Result<Vec<String>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the rendered file is not UTF-8 text".to_owned())?;
     if text.contains('\0') {
         return Err("the rendered file contains a NUL byte, which no environment variable can hold".into());
     }
     let mut seen: Vec<&str> = Vec::new();
+    let mut warnings = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let n = i + 1;
         if line.len() > LINE_MAX {
@@ -59,9 +63,11 @@ pub fn check(bytes: &[u8], keys: &[String]) -> Result<(), String> {
         }
         seen.push(key);
         if raw.is_empty() {
-            return Err(format!(
-                "the value of {key:?} is empty, which the kubelet treats as a missing key"
+            warnings.push(format!(
+                "the value of {key:?} is empty, which the kubelet treats as a missing key: containers \
+                 reading it will not start"
             ));
+            continue;
         }
         if raw.trim() != raw {
             return Err(format!(
@@ -80,9 +86,12 @@ pub fn check(bytes: &[u8], keys: &[String]) -> Result<(), String> {
         .filter(|k| !seen.contains(k))
         .collect();
     if !missing.is_empty() {
-        return Err(format!("the rendered file does not set {}", missing.join(", ")));
+        warnings.push(format!(
+            "the rendered file does not set {}: containers reading it will not start",
+            missing.join(", ")
+        ));
     }
-    Ok(())
+    Ok(warnings)
 }
 
 #[cfg(test)]
@@ -96,8 +105,16 @@ mod tests {
     #[test]
     fn what_the_kubelet_reads_as_written_passes() {
         let text = "# made by ferrovault\n\nDB_USER=alice\n  DB_PASSWORD=s3cr3t=with#chars\"'\n";
-        check(text.as_bytes(), &keys(&["DB_USER", "DB_PASSWORD"])).unwrap();
-        check(b"A=1", &keys(&["A"])).unwrap();
+        assert!(
+            check(text.as_bytes(), &keys(&["DB_USER", "DB_PASSWORD"]))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(check(b"A=1", &keys(&["A"])).unwrap().is_empty());
+        // read right, but the kubelet will refuse to start the container: warned about
+        let warnings = check(b"A=\n", &keys(&["A", "B"])).unwrap();
+        assert!(warnings[0].contains("\"A\" is empty"), "{warnings:?}");
+        assert!(warnings[1].contains("does not set B"), "{warnings:?}");
     }
 
     #[test]
@@ -109,10 +126,8 @@ mod tests {
             ("A=x\nC=1\nB=y\n", "line 2 sets \"C\", which is not a listed key"),
             ("A=x\\\nB=y\n", "line 1 ends with a backslash"),
             ("A=x\r\nB=y\n", "carriage return"),
-            ("A=\nB=y\n", "\"A\" is empty"),
             ("A= x\nB=y\n", "white space"),
             ("A=x \nB=y\n", "white space"),
-            ("A=x\n", "does not set B"),
             ("A=x\0\nB=y", "NUL"),
         ] {
             let err = check(text.as_bytes(), &ab).unwrap_err();

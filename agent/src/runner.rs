@@ -327,10 +327,14 @@ impl Agent {
     async fn write(&self, i: usize, bytes: &[u8]) -> Result<()> {
         let slot = &self.slots[i];
         if !slot.settings.env_keys.is_empty() {
-            crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
-                name: slot.settings.name.clone(),
-                message,
-            })?;
+            let warnings =
+                crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
+                    name: slot.settings.name.clone(),
+                    message,
+                })?;
+            for warning in warnings {
+                tracing::warn!(template = %slot.settings.name, "env file: {warning}");
+            }
         }
         // a reload is for an app that may have read the old file: not after the first render
         let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
