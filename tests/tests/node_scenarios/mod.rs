@@ -1,5 +1,6 @@
 //! The scenarios of `tests/tests/node.rs` and the environment they share.
 
+mod env_reload;
 mod helpers;
 mod more;
 
@@ -47,6 +48,14 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
         more::webhook_replica_goes_away,
     ),
     ("moscow_time_without_vault_runs_no_agent", more::without_vault),
+    (
+        "env_vars_from_an_env_file_and_a_missing_key_refused_by_the_kubelet",
+        env_reload::env_vars,
+    ),
+    (
+        "reload_actions_signal_http_exec_after_a_change",
+        env_reload::reload_actions,
+    ),
 ];
 
 /// The scenarios `make demo-cluster` runs.
@@ -193,6 +202,9 @@ fn ensure_injector(env: &Env) {
             // one node: the default (required) anti-affinity would leave the second replica Pending
             "--set",
             "antiAffinity=preferred",
+            // this node's API server and kubelet run with the EnvFiles feature gate
+            "--set",
+            "envFiles.enabled=true",
         ],
     );
 }
