@@ -215,7 +215,7 @@ catalogue! {
     ENV = ferrovault_per_secret("env-", EnvKeys, Unset,
         "secret `<secret>` renders an env file (`KEY=VALUE` lines): these keys become environment \
          variables of the app containers (`valueFrom.fileKeyRef`; needs the injector's `--env-files`, \
-         Kubernetes' `EnvFiles` feature gate and the native sidecar)");
+         Kubernetes' `EnvFiles` feature gate and an agent that renders before the app starts)");
     RELOAD_SIGNAL = ferrovault_per_secret("reload-signal-", SignalProcess, Unset,
         "after a re-render changed secret `<secret>`'s file, send this signal to the processes of \
          this name (sets `shareProcessNamespace`; the agent may signal only its own uid)");
