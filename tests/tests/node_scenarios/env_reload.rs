@@ -131,7 +131,8 @@ pub fn env_vars(env: &Env) {
     let container = &pods[0]["spec"]["containers"][0];
     assert_eq!(
         container["env"][1]["valueFrom"]["fileKeyRef"],
-        json!({"volumeName": "vault-secrets", "path": "app.env", "key": "DB_PASSWORD"}),
+        // the API server defaults `optional` to false: a missing key keeps the container from starting
+        json!({"volumeName": "vault-secrets", "path": "app.env", "key": "DB_PASSWORD", "optional": false}),
         "{container}"
     );
     let environment = exec(env, APP_NS, "env-vars", "app", &["env"]);
