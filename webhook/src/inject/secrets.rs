@@ -91,6 +91,9 @@ pub fn discover_names(annotations: &Annotations<'_>) -> Vec<String> {
     names
 }
 
+/// Parses one reload annotation's value (`Err`: what is accepted).
+type ReloadReader = fn(&str) -> Result<ReloadAction, String>;
+
 /// Builds every secret, sorted by file name. `global_mount` is `secret-volume-path` (normalised).
 pub fn parse(
     annotations: &Annotations<'_>,
@@ -173,7 +176,7 @@ pub fn parse(
             })?,
         };
         let mut reload = Vec::new();
-        let readers: [(&'static cat::Annotation, fn(&str) -> Result<ReloadAction, String>); 3] = [
+        let readers: [(&'static cat::Annotation, ReloadReader); 3] = [
             (&cat::RELOAD_SIGNAL, actions::signal_action),
             (&cat::RELOAD_HTTP, actions::http_action),
             (&cat::RELOAD_EXEC, actions::exec_action),
