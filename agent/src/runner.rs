@@ -326,21 +326,22 @@ impl Agent {
 
     async fn write(&self, i: usize, bytes: &[u8]) -> Result<()> {
         let slot = &self.slots[i];
-        if !slot.settings.env_keys.is_empty() {
-            let warnings =
-                crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
-                    name: slot.settings.name.clone(),
-                    message,
-                })?;
-            for warning in warnings {
-                tracing::warn!(template = %slot.settings.name, "env file: {warning}");
-            }
-        }
+        let env_warnings = if slot.settings.env_keys.is_empty() {
+            Vec::new()
+        } else {
+            crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
+                name: slot.settings.name.clone(),
+                message,
+            })?
+        };
         // a reload is for an app that may have read the old file: not after the first render
         let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
         let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
         if changed {
             tracing::info!(template = %slot.settings.name, destination = %slot.destination.display(), "rendered");
+            for warning in env_warnings {
+                tracing::warn!(template = %slot.settings.name, "env file: {warning}");
+            }
             if let Some(argv) = &slot.settings.command {
                 files::run_command(&slot.settings.name, argv, COMMAND_TIMEOUT).await;
             }
