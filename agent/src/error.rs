@@ -88,6 +88,16 @@ pub enum Error {
         /// What failed.
         source: Box<Error>,
     },
+    /// A rendered env file would be misread by the kubelet: it is not written.
+    #[error(
+        "template {name:?} is an env file (ferrovault.dev/env-{name}) the kubelet would misread, so it was not written: {message}"
+    )]
+    EnvFile {
+        /// The template's secret name.
+        name: String,
+        /// Which line or key and why (never a value).
+        message: String,
+    },
     /// A template kept asking for new data.
     #[error("template {name:?}: still missing data after {passes} render passes")]
     TooManyPasses {

@@ -112,10 +112,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, default_mode: 
 }
 
 /// Runs `argv` (no shell) with a timeout. Its output is discarded: it may contain secrets. Failures
-/// are logged with the exit status only.
-pub async fn run_command(template: &str, argv: &[String], timeout: Duration) {
+/// are logged with the exit status only. Returns whether it ran and exited 0.
+pub async fn run_command(template: &str, argv: &[String], timeout: Duration) -> bool {
     let Some((program, args)) = argv.split_first() else {
-        return;
+        return false;
     };
     let child = tokio::process::Command::new(program)
         .args(args)
@@ -128,11 +128,14 @@ pub async fn run_command(template: &str, argv: &[String], timeout: Duration) {
         Ok(child) => child,
         Err(err) => {
             tracing::error!(template, command = %program, error = %err, "command could not be started");
-            return;
+            return false;
         }
     };
     match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) if status.success() => tracing::info!(template, command = %program, "command ran"),
+        Ok(Ok(status)) if status.success() => {
+            tracing::info!(template, command = %program, "command ran");
+            return true;
+        }
         Ok(Ok(status)) => tracing::error!(template, command = %program, %status, "command failed"),
         Ok(Err(err)) => tracing::error!(template, command = %program, error = %err, "command failed"),
         Err(_) => {
@@ -140,6 +143,7 @@ pub async fn run_command(template: &str, argv: &[String], timeout: Duration) {
             tracing::error!(template, command = %program, ?timeout, "command timed out and was killed");
         }
     }
+    false
 }
 
 #[cfg(test)]

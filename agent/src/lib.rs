@@ -7,6 +7,7 @@
 pub mod args;
 pub mod auth;
 pub mod credential;
+mod envfile;
 mod error;
 pub mod fetch;
 pub mod files;
@@ -15,6 +16,7 @@ pub mod lease;
 pub mod listener;
 pub mod metrics;
 pub mod pki;
+pub mod reload;
 pub mod runner;
 pub mod settings;
 pub mod vault;

@@ -35,6 +35,14 @@ struct LeaseLabels {
     path: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
+struct ReloadLabels {
+    /// `signal`, `http` or `exec`.
+    kind: &'static str,
+    /// `ok` or `failed`.
+    result: &'static str,
+}
+
 /// All metrics of the agent.
 #[derive(Debug)]
 pub struct Metrics {
@@ -60,6 +68,7 @@ pub struct Metrics {
     rendered: Family<TemplateLabels, Seconds>,
     failures: Family<TemplateLabels, Counter>,
     lease_expiry: Family<LeaseLabels, Seconds>,
+    reloads: Family<ReloadLabels, Counter>,
     template_leases: Mutex<BTreeSet<String>>,
 }
 
@@ -134,6 +143,12 @@ impl Default for Metrics {
             "When each lease the agent holds expires unless renewed (Unix time)",
             lease_expiry.clone(),
         );
+        let reloads = Family::default();
+        registry.register(
+            "ferrovault_agent_reload_actions",
+            "Reload actions (ferrovault.dev/reload-*) run after a re-render, by kind and result",
+            reloads.clone(),
+        );
         Self {
             registry,
             auth_success,
@@ -149,6 +164,7 @@ impl Default for Metrics {
             rendered,
             failures,
             lease_expiry,
+            reloads,
             template_leases: Mutex::default(),
         }
     }
@@ -245,6 +261,12 @@ impl Metrics {
         known.retain(|p| keep.contains(p));
     }
 
+    /// Counts a reload action's outcome.
+    pub fn reload(&self, kind: &'static str, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&ReloadLabels { kind, result }).inc();
+    }
+
     /// Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -270,6 +292,8 @@ mod tests {
         m.lease("template", "database/creds/app", Duration::from_secs(30));
         m.lease("template", "database/creds/old", Duration::from_secs(30));
         m.keep_template_leases(&BTreeSet::from(["database/creds/app".to_owned()]));
+        m.reload("http", false);
+        m.reload("signal", true);
         let text = m.render();
         for line in [
             "vault_agent_auth_success_total 1",
@@ -283,6 +307,8 @@ mod tests {
             "ferrovault_agent_template_failures_total{template=\"db\"} 1",
             "# TYPE ferrovault_agent_template_last_render_timestamp_seconds gauge",
             "ferrovault_agent_lease_expiry_timestamp_seconds{source=\"template\",path=\"database/creds/app\"}",
+            "ferrovault_agent_reload_actions_total{kind=\"http\",result=\"failed\"} 1",
+            "ferrovault_agent_reload_actions_total{kind=\"signal\",result=\"ok\"} 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

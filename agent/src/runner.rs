@@ -19,6 +19,7 @@ use crate::fetch::{Fetched, Fetcher, describe};
 use crate::files::{self, DEFAULT_MODE};
 use crate::lease::{self, Entry, Policy, Renewal};
 use crate::metrics::Metrics;
+use crate::reload::{ReloadStats, Reloads};
 use crate::settings::{Settings, TemplateSettings};
 use crate::vault::Vault;
 use crate::{Error, LastError, Result};
@@ -70,6 +71,9 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     /// The current auto-auth token, for the listener's proxy.
     token: watch::Sender<Option<Credential>>,
+    /// Reload actions run only once the app may be running (not in init mode).
+    reloads: Reloads,
+    reload_armed: bool,
 }
 
 impl Agent {
@@ -118,6 +122,7 @@ impl Agent {
             static_interval: settings.static_secret_render_interval,
             renewal_threshold: settings.lease_renewal_threshold,
         };
+        let metrics: Arc<Metrics> = Arc::default();
         Ok(Self {
             settings: Arc::new(settings),
             vault,
@@ -125,8 +130,10 @@ impl Agent {
             sinks,
             policy,
             last_error,
-            metrics: Arc::default(),
+            metrics: metrics.clone(),
             token: watch::Sender::new(None),
+            reloads: Reloads::new().with_metrics(metrics),
+            reload_armed: false,
         })
     }
 
@@ -165,8 +172,14 @@ impl Agent {
         self.metrics.keep_template_leases(&held);
     }
 
+    /// The reload actions' counters.
+    pub fn reload_stats(&self) -> Arc<ReloadStats> {
+        self.reloads.stats()
+    }
+
     /// Runs until done (init), until `shutdown` turns true, or until a fatal error.
     pub async fn run(mut self, mode: Mode, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        self.reload_armed = mode != Mode::Init;
         let mut ready = false;
         let mut failures = 0u32;
         // Consecutive sessions whose first render Vault refused with 403.
@@ -372,11 +385,27 @@ impl Agent {
 
     async fn write(&self, i: usize, bytes: &[u8]) -> Result<()> {
         let slot = &self.slots[i];
+        let env_warnings = if slot.settings.env_keys.is_empty() {
+            Vec::new()
+        } else {
+            crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
+                name: slot.settings.name.clone(),
+                message,
+            })?
+        };
+        // a reload is for an app that may have read the old file: not after the first render
+        let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
         let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
         if changed {
             tracing::info!(template = %slot.settings.name, destination = %slot.destination.display(), "rendered");
+            for warning in env_warnings {
+                tracing::warn!(template = %slot.settings.name, "env file: {warning}");
+            }
             if let Some(argv) = &slot.settings.command {
                 files::run_command(&slot.settings.name, argv, COMMAND_TIMEOUT).await;
+            }
+            if replaces && self.reload_armed && !slot.settings.reload.is_empty() {
+                self.reloads.run(&slot.settings.name, &slot.settings.reload).await;
             }
         }
         Ok(())

@@ -187,6 +187,10 @@ pub struct TemplateSettings {
     pub command: Option<Vec<String>>,
     /// Missing keys are errors.
     pub error_on_missing_key: bool,
+    /// Keys the kubelet reads from this env file (`ferrovault.dev/env-<secret>`).
+    pub env_keys: Vec<String>,
+    /// Reload actions after a re-render changed the file.
+    pub reload: Vec<ferrovault_contract::ReloadAction>,
 }
 
 /// Everything the agent runs with.
@@ -278,6 +282,11 @@ impl Settings {
                 }
                 // checked when the config was read (ferrovault_contract::{FileMode, Command})
                 let perms = t.perms.as_ref().map(|p| p.mode());
+                for key in &t.env_keys {
+                    if let Some(why) = ferrovault_contract::actions::env_key_problem(key) {
+                        return Err(Error::config(field("env_keys"), format!("{key:?}: {why}")));
+                    }
+                }
                 let command = t
                     .command
                     .as_ref()
@@ -293,6 +302,8 @@ impl Settings {
                     perms,
                     command,
                     error_on_missing_key: t.error_on_missing_key,
+                    env_keys: t.env_keys.clone(),
+                    reload: t.reload.clone(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -376,6 +376,7 @@ fn ferrovault_defaults_render_an_ha_auto_tls_injector() {
         ),
         ("FERROVAULT_TLS_AUTO_SECRET", "fv-ferrovault-tls"),
         ("FERROVAULT_NATIVE_SIDECAR", "auto"),
+        ("FERROVAULT_ENV_FILES", "false"),
     ] {
         assert_eq!(env(container, name).as_deref(), Some(value), "{name}");
     }
@@ -845,6 +846,7 @@ fn ferrovault_webhook_values_override_the_defaults() {
             "metrics.enabled=true",
             "serviceMonitor.enabled=true",
             "nativeSidecar=never",
+            "envFiles.enabled=true",
         ],
     );
     r.check_types();
@@ -873,6 +875,7 @@ fn ferrovault_webhook_values_override_the_defaults() {
         env(&container, "FERROVAULT_NATIVE_SIDECAR").as_deref(),
         Some("never")
     );
+    assert_eq!(env(&container, "FERROVAULT_ENV_FILES").as_deref(), Some("true"));
     assert!(env(&container, "AGENT_INJECT_USE_LEADER_ELECTOR").is_none());
     let monitor = r.all("ServiceMonitor");
     assert_eq!(monitor[0]["spec"]["endpoints"][0]["path"], "/metrics");
@@ -888,6 +891,7 @@ fn ferrovault_schema_rejects_wrong_value_types_readably() {
         ("webhook.failurePolicy=Sometimes", "failurePolicy"),
         ("webhook.timeoutSeconds=31", "timeoutSeconds"),
         ("nativeSidecar=yes", "nativeSidecar"),
+        ("envFiles.enabled=sometimes", "enabled"),
         ("agentDefaults.template=yaml", "template"),
         ("logLevel=loud", "logLevel"),
     ] {

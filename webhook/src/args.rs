@@ -194,6 +194,11 @@ pub struct InjectorArgs {
     /// Native sidecar mode (one init container with `restartPolicy: Always`).
     #[arg(long, env = "FERROVAULT_NATIVE_SIDECAR", value_enum, default_value = "auto")]
     pub native_sidecar: NativeSidecar,
+    /// The cluster's API servers and kubelets have the `EnvFiles` feature gate (Kubernetes ≥ 1.34,
+    /// alpha): pods may ask for secrets as environment variables (`ferrovault.dev/env-<secret>`).
+    /// Off, such pods are refused.
+    #[arg(long, env = "FERROVAULT_ENV_FILES", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub env_files: bool,
 }
 
 /// Flags of `serve`.
@@ -385,6 +390,7 @@ impl InjectorArgs {
                 NativeSidecar::Auto => native_supported,
             },
             native_sidecar_supported: native_supported || self.native_sidecar == NativeSidecar::Always,
+            env_files: self.env_files,
         }
     }
 }

@@ -10,11 +10,13 @@
 
 #![deny(missing_docs)]
 
+pub mod actions;
 pub mod go;
 pub mod hcl;
 pub mod logging;
 mod values;
 
+pub use actions::{ReloadAction, Signal};
 pub use values::{Command, FileMode, VaultDuration};
 
 use std::collections::BTreeMap;
@@ -337,6 +339,13 @@ pub struct Template {
     /// A missing map key is an error instead of `<no value>`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub error_on_missing_key: bool,
+    /// `ferrovault.dev/env-<secret>`: the file is an env file the kubelet reads these keys from
+    /// (`fileKeyRef`); the agent refuses to write a render it would misread or miss a key in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_keys: Vec<String>,
+    /// `ferrovault.dev/reload-*-<secret>`: run after a re-render changed the file, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reload: Vec<ReloadAction>,
 }
 
 fn default_left_delimiter() -> String {
@@ -554,6 +563,21 @@ mod tests {
                 ),
                 left_delimiter: "{{".into(),
                 right_delimiter: "}}".into(),
+                ..Default::default()
+            }, Template {
+                name: "app.env".into(),
+                destination: "/vault/secrets/app.env".into(),
+                contents: Some(
+                    "{{- with secret \"secret/my-secret\" -}}\nDB_USER={{ .Data.username }}\nDB_PASSWORD={{ .Data.password }}\n{{- end }}\n".into(),
+                ),
+                left_delimiter: "{{".into(),
+                right_delimiter: "}}".into(),
+                env_keys: vec!["DB_USER".into(), "DB_PASSWORD".into()],
+                reload: vec![
+                    actions::signal_action("SIGHUP app").unwrap(),
+                    actions::http_action("POST http://127.0.0.1:8080/-/reload").unwrap(),
+                    actions::exec_action(r#"["/bin/notify", "reload"]"#).unwrap(),
+                ],
                 ..Default::default()
             }],
             template_config: TemplateConfig::default(),

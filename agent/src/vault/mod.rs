@@ -26,6 +26,12 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A TLS config that trusts nothing, for clients that only speak plain HTTP (the reload actions):
+/// reqwest then loads no trust store.
+pub(crate) fn no_tls_config() -> Result<rustls::ClientConfig> {
+    tls::no_tls_config()
+}
+
 /// The unauthenticated side of Vault: one HTTP client (pool, TLS, proxy) that every [`TokenClient`]
 /// made from it shares.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! The scenarios of `tests/tests/node.rs` and the environment they share.
 
 mod config_map;
+mod env_reload;
 mod helpers;
 mod more;
 
@@ -51,6 +52,14 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "agent_configmap_pod_renders_from_vault_agent_hcl",
         config_map::config_map,
+    ),
+    (
+        "env_vars_from_an_env_file_and_a_missing_key_refused_by_the_kubelet",
+        env_reload::env_vars,
+    ),
+    (
+        "reload_actions_signal_http_exec_after_a_change",
+        env_reload::reload_actions,
     ),
 ];
 
@@ -198,6 +207,9 @@ fn ensure_injector(env: &Env) {
             // one node: the default (required) anti-affinity would leave the second replica Pending
             "--set",
             "antiAffinity=preferred",
+            // this node's API server and kubelet run with the EnvFiles feature gate
+            "--set",
+            "envFiles.enabled=true",
         ],
     );
 }

@@ -38,6 +38,8 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             perms: s.perms.clone(),
             command: s.command.clone(),
             error_on_missing_key: s.error_on_missing_key,
+            env_keys: s.env_keys.clone(),
+            reload: s.reload.clone(),
         })
         .collect();
     let (listeners, cache, telemetry) = spec.agent_api.stanzas(spec.injection);

@@ -67,6 +67,9 @@ pub struct InjectorDefaults {
     pub native_sidecar: bool,
     /// The cluster supports native sidecars (Kubernetes ≥ 1.29).
     pub native_sidecar_supported: bool,
+    /// The cluster has the `EnvFiles` feature gate (`--env-files`): `ferrovault.dev/env-<secret>`
+    /// is allowed.
+    pub env_files: bool,
 }
 
 /// The agent image injected by default: `charts/ferrovault`'s `agentImage.repository` with the
@@ -135,6 +138,7 @@ impl Default for InjectorDefaults {
             log_format: vault_k8s::LOG_FORMAT.to_owned(),
             native_sidecar: false,
             native_sidecar_supported: false,
+            env_files: false,
         }
     }
 }

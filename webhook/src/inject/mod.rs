@@ -19,6 +19,7 @@ pub mod config;
 pub mod container;
 pub mod decision;
 pub mod defaults;
+pub mod env_reload;
 pub mod error;
 pub mod listener;
 pub mod names;

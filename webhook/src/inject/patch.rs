@@ -155,6 +155,10 @@ fn mounts_len(c: &Container) -> usize {
     c.volume_mounts.as_ref().map_or(0, Vec::len)
 }
 
+fn env_len(c: &Container) -> usize {
+    c.env.as_ref().map_or(0, Vec::len)
+}
+
 fn memory_volume(name: &str) -> Box<RawValue> {
     raw(&Volume {
         name: name.to_owned(),
@@ -242,6 +246,12 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Po
 
     // 7. Secrets mounts in the selected app containers.
     let app_mounts: Vec<Box<RawValue>> = container::app_mounts(spec).iter().map(raw).collect();
+    // 7b. Env vars read from env files by the kubelet (`ferrovault.dev/env-<secret>`).
+    let app_env: Vec<Box<RawValue>> =
+        super::env_reload::env_vars(&spec.secrets, &spec.secret_volume_path, &spec.custom_volume_paths)
+            .iter()
+            .map(raw)
+            .collect();
     for (i, c) in containers.iter().enumerate() {
         if spec.app_containers.contains(&c.name) {
             let i = i.to_string();
@@ -251,6 +261,9 @@ pub fn build(pod: &Pod, spec: &InjectionSpec, config: &AgentConfig) -> Result<Po
                     mounts_len(c),
                     m.clone(),
                 );
+            }
+            for e in &app_env {
+                b.append(&["spec", "containers", &i, "env"], env_len(c), e.clone());
             }
         }
     }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use ferrovault_contract::DefaultTemplate;
+use ferrovault_contract::actions::{self, ReloadAction};
 
 use super::annotations::{Annotations, parse_bool};
 use super::catalogue as cat;
@@ -44,6 +45,10 @@ pub struct SecretSpec {
     pub left_delimiter: String,
     /// `agent-template-right-delim-<name>` (default `}}`).
     pub right_delimiter: String,
+    /// `ferrovault.dev/env-<name>`: keys that become env vars of the app containers.
+    pub env_keys: Vec<String>,
+    /// `ferrovault.dev/reload-{signal,http,exec}-<name>`, in that order.
+    pub reload: Vec<ReloadAction>,
 }
 
 impl SecretSpec {
@@ -85,6 +90,9 @@ pub fn discover_names(annotations: &Annotations<'_>) -> Vec<String> {
     }
     names
 }
+
+/// Parses one reload annotation's value (`Err`: what is accepted).
+type ReloadReader = fn(&str) -> Result<ReloadAction, String>;
 
 /// Builds every secret, sorted by file name. `global_mount` is `secret-volume-path` (normalised).
 pub fn parse(
@@ -157,7 +165,31 @@ pub fn parse(
                 )
             })?),
         };
+        let env_keys = match annotations.get(per(&cat::ENV)) {
+            None => Vec::new(),
+            Some(e) => actions::env_keys(e.value).map_err(|why| {
+                InjectError::invalid(
+                    e.key,
+                    e.value,
+                    format!("comma-separated env file keys such as DB_USER,DB_PASSWORD, but {why}"),
+                )
+            })?,
+        };
+        let mut reload = Vec::new();
+        let readers: [(&'static cat::Annotation, ReloadReader); 3] = [
+            (&cat::RELOAD_SIGNAL, actions::signal_action),
+            (&cat::RELOAD_HTTP, actions::http_action),
+            (&cat::RELOAD_EXEC, actions::exec_action),
+        ];
+        for (entry, read) in readers {
+            if let Some(e) = annotations.get(per(entry)) {
+                reload
+                    .push(read(e.value).map_err(|expected| InjectError::invalid(e.key, e.value, expected))?);
+            }
+        }
         secrets.push(SecretSpec {
+            env_keys,
+            reload,
             command,
             left_delimiter: delim(&cat::TEMPLATE_LEFT_DELIM, "{{"),
             right_delimiter: delim(&cat::TEMPLATE_RIGHT_DELIM, "}}"),

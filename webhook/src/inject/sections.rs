@@ -422,11 +422,25 @@ pub(super) fn warn_about_names(a: &Annotations<'_>, warnings: &mut Vec<String>) 
     }
     warnings.append(&mut unknown);
     for (suffix, entry) in a.iter_ferrovault() {
-        if cat::find(Prefix::Ferrovault, suffix).is_none() {
-            warnings.push(format!(
+        match cat::find(Prefix::Ferrovault, suffix) {
+            None => warnings.push(format!(
                 "annotation {} is not a known ferrovault annotation and was ignored (typo?)",
                 entry.key
-            ));
+            )),
+            Some((e, Some(name)))
+                if e.scope == Scope::Secret
+                    && !defined
+                        .get_or_insert_with(|| secrets::discover_names(a))
+                        .iter()
+                        .any(|n| n == name) =>
+            {
+                warnings.push(format!(
+                    "annotation {} refers to secret {name:?}, which no agent-inject-secret-/agent-inject-template- \
+                     annotation defines; it was ignored",
+                    entry.key
+                ));
+            }
+            Some(_) => {}
         }
     }
 }

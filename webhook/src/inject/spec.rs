@@ -270,7 +270,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     }
     let injection = injection_type(&a, pod, defaults, &mut warnings)?;
     let init_first = a.bool_or(&cat::INIT_FIRST, false)?;
-    let share_process_namespace = a.bool(&cat::SHARE_PROCESS_NAMESPACE)?;
+    let mut share_process_namespace = a.bool(&cat::SHARE_PROCESS_NAMESPACE)?;
     if share_process_namespace == Some(true)
         && pod.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(false)
     {
@@ -389,6 +389,16 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         ephemeral_limit: a.quantity_or(&cat::LIMITS_EPHEMERAL, &defaults.ephemeral_limit)?,
     };
     let run_as = run_as(&a, pod, defaults, &mut warnings)?;
+    let context = super::env_reload::Context {
+        annotations: &a,
+        pod,
+        defaults,
+        injection,
+        secrets: &secrets,
+        app_containers: &app_containers,
+        run_as,
+    };
+    super::env_reload::check(&context, &mut share_process_namespace, &mut warnings)?;
     let revoke_on_shutdown = a.bool_or(&cat::REVOKE_ON_SHUTDOWN, defaults.revoke_on_shutdown)?;
     if let Some(e) = a.get(&cat::REVOKE_GRACE)
         && !e.value.is_empty()

@@ -7,7 +7,9 @@
 
 use super::DefaultValue::{Described, Fixed, Unset};
 use super::Kind::*;
-use super::{Annotation, DefaultValue, defines, family, ferrovault, injector, per_secret, vault};
+use super::{
+    Annotation, DefaultValue, defines, family, ferrovault, ferrovault_per_secret, injector, per_secret, vault,
+};
 use crate::inject::defaults::InjectorDefaults;
 
 /// The defaults of the injector's flags that have no flag of their own (the agent's log settings).
@@ -219,4 +221,17 @@ catalogue! {
         "template problems found at admission deny the pod instead of coming back as warnings");
     SECRETS_READ_ONLY = ferrovault("secrets-read-only", Bool, Fixed("false"),
         "mount the secrets volume read-only into the app containers");
+    ENV = ferrovault_per_secret("env-", EnvKeys, Unset,
+        "secret `<secret>` renders an env file (`KEY=VALUE` lines): these keys become environment \
+         variables of the app containers (`valueFrom.fileKeyRef`; needs the injector's `--env-files`, \
+         Kubernetes' `EnvFiles` feature gate and an agent that renders before the app starts)");
+    RELOAD_SIGNAL = ferrovault_per_secret("reload-signal-", SignalProcess, Unset,
+        "after a re-render changed secret `<secret>`'s file, send this signal to the processes of \
+         this name (sets `shareProcessNamespace`; the agent may signal only its own uid)");
+    RELOAD_HTTP = ferrovault_per_secret("reload-http-", HttpTarget, Unset,
+        "after a re-render changed secret `<secret>`'s file, send this request to the app on the \
+         pod's loopback (10 s timeout, 2xx is success)");
+    RELOAD_EXEC = ferrovault_per_secret("reload-exec-", Argv, Unset,
+        "after a re-render changed secret `<secret>`'s file, run this program in the agent container \
+         (no shell, 30 s timeout)");
 }

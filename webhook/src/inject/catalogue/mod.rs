@@ -106,6 +106,14 @@ pub enum Kind {
     Components,
     /// A log level in vault-k8s' spellings.
     LogLevel,
+    /// Env file keys, comma-separated.
+    EnvKeys,
+    /// A signal and a process name.
+    SignalProcess,
+    /// An HTTP method and a loopback URL.
+    HttpTarget,
+    /// A JSON array of strings.
+    Argv,
 }
 
 /// What an absent annotation means.
@@ -255,6 +263,15 @@ const fn ferrovault(name: &'static str, kind: Kind, default: DefaultValue, doc: 
     Annotation::new(Prefix::Ferrovault, Scope::Pod, name, kind, default, doc)
 }
 
+const fn ferrovault_per_secret(
+    name: &'static str,
+    kind: Kind,
+    default: DefaultValue,
+    doc: &'static str,
+) -> Annotation {
+    Annotation::new(Prefix::Ferrovault, Scope::Secret, name, kind, default, doc)
+}
+
 const fn injector(flag: &'static str, value: fn(&InjectorDefaults) -> String) -> DefaultValue {
     DefaultValue::Injector {
         flag: Some(flag),
@@ -303,7 +320,8 @@ pub fn markdown() -> String {
     let mut out = String::from("| Annotation | Value | Default | Effect |\n|---|---|---|---|\n");
     for e in ALL {
         let key = match (e.prefix, e.scope) {
-            (Prefix::Ferrovault, _) => format!("{FERROVAULT_PREFIX}{}", e.name),
+            (Prefix::Ferrovault, Scope::Pod) => format!("{FERROVAULT_PREFIX}{}", e.name),
+            (Prefix::Ferrovault, _) => format!("{FERROVAULT_PREFIX}{}<secret>", e.name),
             (_, Scope::Pod) => e.name.to_owned(),
             (_, Scope::Secret | Scope::DefinesSecret) => format!("{}<secret>", e.name),
             (_, Scope::Family) => format!("{}<param>", e.name),
@@ -367,6 +385,10 @@ fn kind_text(kind: Kind) -> String {
             one_of(ferrovault_contract::CONNECTION_COMPONENTS)
         ),
         Kind::LogLevel => "`trace`, `debug`, `info`, `warn`, `error`".to_owned(),
+        Kind::EnvKeys => "keys, comma-separated (`DB_USER,DB_PASSWORD`)".to_owned(),
+        Kind::SignalProcess => "signal and process name (`SIGHUP nginx`)".to_owned(),
+        Kind::HttpTarget => "`[METHOD] http://127.0.0.1:PORT/PATH`".to_owned(),
+        Kind::Argv => "JSON array (`[\"/bin/x\", \"arg\"]`)".to_owned(),
     }
 }
 

@@ -15,6 +15,7 @@ mod agent_config;
 mod catalogue;
 mod configmap;
 mod containers;
+mod env_reload;
 mod golden;
 mod handler;
 mod listener;

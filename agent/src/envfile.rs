@@ -1,0 +1,145 @@
+//! Env files (`ferrovault.dev/env-<secret>`): the kubelet reads each listed key from the rendered
+//! file when an app container starts (`env[].valueFrom.fileKeyRef`, feature gate `EnvFiles`).
+//!
+//! The kubelet's parser (`pkg/kubelet/util/env`, Kubernetes 1.34) reads `KEY=VALUE` lines: leading
+//! blanks skipped, blank lines and `#` lines ignored, a trailing `\` joins the next line, key and
+//! value trimmed, no quoting, the first line of a key wins, an empty value counts as missing, and
+//! values are capped at 32 KiB. A render it would misread must not be written: this checks the bytes
+//! against those rules, stricter where a value would silently change (a newline inside a value
+//! ends it, leading or trailing white space is dropped, a final `\` joins lines). A listed key that
+//! is missing or empty is only warned about: the file is read right, and the kubelet refuses to
+//! start the container with its own message naming the key, where `kubectl get pods` shows it.
+//! Messages name lines and keys, never values.
+
+use ferrovault_contract::actions::ENV_VALUE_MAX;
+
+/// The longest line Go's `bufio.Scanner` (the kubelet's reader) accepts.
+const LINE_MAX: usize = 64 * 1024 - 1;
+
+/// Checks that the kubelet reads `bytes` as written: only the keys `keys`, each at most once. `Err`
+/// says which line or key and why; `Ok` holds warnings (a key missing or empty: the kubelet will
+/// refuse to start the container).
+pub fn check(bytes: &[u8], keys: &[String]) -> Result<Vec<String>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the rendered file is not UTF-8 text".to_owned())?;
+    if text.contains('\0') {
+        return Err("the rendered file contains a NUL byte, which no environment variable can hold".into());
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if line.len() > LINE_MAX {
+            return Err(format!("line {n} is longer than the kubelet reads (64 KiB)"));
+        }
+        if line.contains('\r') {
+            return Err(format!(
+                "line {n} contains a carriage return (the kubelet drops one at the end of a line)"
+            ));
+        }
+        let line = line.trim_start_matches([' ', '\t']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.trim_end_matches([' ', '\t']).ends_with('\\') {
+            return Err(format!(
+                "line {n} ends with a backslash, which the kubelet reads as a line continuation"
+            ));
+        }
+        let Some((key, raw)) = line.split_once('=') else {
+            return Err(format!(
+                "line {n} is not KEY=VALUE (does a value contain a newline?)"
+            ));
+        };
+        let key = key.trim();
+        if !keys.iter().any(|k| k == key) {
+            return Err(format!(
+                "line {n} sets {key:?}, which is not a listed key (does a value contain a newline?)"
+            ));
+        }
+        if seen.contains(&key) {
+            return Err(format!(
+                "line {n} sets {key:?} a second time (does a value contain a newline?)"
+            ));
+        }
+        seen.push(key);
+        if raw.is_empty() {
+            warnings.push(format!(
+                "the value of {key:?} is empty, which the kubelet treats as a missing key: containers \
+                 reading it will not start"
+            ));
+            continue;
+        }
+        if raw.trim() != raw {
+            return Err(format!(
+                "the value of {key:?} starts or ends with white space, which the kubelet drops"
+            ));
+        }
+        if raw.len() > ENV_VALUE_MAX {
+            return Err(format!(
+                "the value of {key:?} is longer than the kubelet's limit of 32 KiB"
+            ));
+        }
+    }
+    let missing: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !seen.contains(k))
+        .collect();
+    if !missing.is_empty() {
+        warnings.push(format!(
+            "the rendered file does not set {}: containers reading it will not start",
+            missing.join(", ")
+        ));
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[test]
+    fn what_the_kubelet_reads_as_written_passes() {
+        let text = "# made by ferrovault\n\nDB_USER=alice\n  DB_PASSWORD=s3cr3t=with#chars\"'\n";
+        assert!(
+            check(text.as_bytes(), &keys(&["DB_USER", "DB_PASSWORD"]))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(check(b"A=1", &keys(&["A"])).unwrap().is_empty());
+        // read right, but the kubelet will refuse to start the container: warned about
+        let warnings = check(b"A=\n", &keys(&["A", "B"])).unwrap();
+        assert!(warnings[0].contains("\"A\" is empty"), "{warnings:?}");
+        assert!(warnings[1].contains("does not set B"), "{warnings:?}");
+    }
+
+    #[test]
+    fn what_the_kubelet_would_misread_is_refused_without_the_value() {
+        let ab = keys(&["A", "B"]);
+        for (text, why) in [
+            ("A=x\nsecond line\nB=y\n", "line 2 is not KEY=VALUE"),
+            ("A=x\nB=evil\nB=y\n", "line 3 sets \"B\" a second time"),
+            ("A=x\nC=1\nB=y\n", "line 2 sets \"C\", which is not a listed key"),
+            ("A=x\\\nB=y\n", "line 1 ends with a backslash"),
+            ("A=x\r\nB=y\n", "carriage return"),
+            ("A= x\nB=y\n", "white space"),
+            ("A=x \nB=y\n", "white space"),
+            ("A=x\0\nB=y", "NUL"),
+        ] {
+            let err = check(text.as_bytes(), &ab).unwrap_err();
+            assert!(err.contains(why), "{text:?}: {err}");
+            assert!(!err.contains("evil"), "a value in the message: {err}");
+        }
+        let long = format!("A={}\nB=y", "v".repeat(ENV_VALUE_MAX + 1));
+        assert!(check(long.as_bytes(), &ab).unwrap_err().contains("32 KiB"));
+        assert!(
+            check(&[b'A', b'=', 0xff], &keys(&["A"]))
+                .unwrap_err()
+                .contains("UTF-8")
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! Reload actions (`ferrovault.dev/reload-{signal,http,exec}-<secret>`): after a re-render replaced
+//! a template's file, tell the app without a shell. A failed action is logged and counted, never
+//! fatal: the file is already written and the next change tries again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferrovault_contract::{ReloadAction, Signal};
+
+use crate::files;
+
+/// Timeout of an `http` reload.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of an `exec` reload.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many reload actions ran and failed, by kind (`signal`, `http`, `exec`): for logs now and
+/// the agent's metrics later.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    ran: [AtomicU64; 3],
+    failed: [AtomicU64; 3],
+}
+
+/// The kinds, in the order of [`ReloadStats`]' counters.
+pub const KINDS: [&str; 3] = ["signal", "http", "exec"];
+
+impl ReloadStats {
+    fn index(kind: &str) -> usize {
+        KINDS.iter().position(|k| *k == kind).unwrap_or(0)
+    }
+
+    fn record(&self, kind: &str, ok: bool) {
+        let i = Self::index(kind);
+        self.ran[i].fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failed[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Actions of `kind` run so far.
+    pub fn ran(&self, kind: &str) -> u64 {
+        self.ran[Self::index(kind)].load(Ordering::Relaxed)
+    }
+
+    /// Actions of `kind` that failed so far.
+    pub fn failed(&self, kind: &str) -> u64 {
+        self.failed[Self::index(kind)].load(Ordering::Relaxed)
+    }
+}
+
+/// Runs reload actions.
+#[derive(Debug)]
+pub struct Reloads {
+    http: Option<reqwest::Client>,
+    stats: Arc<ReloadStats>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+impl Default for Reloads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reloads {
+    /// A runner with its own HTTP client (no proxy: the target is the pod's loopback).
+    pub fn new() -> Self {
+        let http = crate::vault::no_tls_config()
+            .and_then(|tls| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(HTTP_TIMEOUT)
+                    .tls_backend_preconfigured(tls)
+                    .build()
+                    .map_err(|e| crate::Error::Client(crate::error::chain(&e)))
+            })
+            .map_err(|err| tracing::error!(error = %err, "no HTTP client for reload actions"))
+            .ok();
+        Self {
+            http,
+            stats: Arc::default(),
+            metrics: None,
+        }
+    }
+
+    /// Also counts every outcome in `metrics` (`ferrovault_agent_reload_actions_total`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<ReloadStats> {
+        self.stats.clone()
+    }
+
+    /// Runs `actions` of template `template` in order; each outcome is logged and counted.
+    pub async fn run(&self, template: &str, actions: &[ReloadAction]) {
+        for action in actions {
+            let kind = action.kind();
+            let result = match action {
+                ReloadAction::Signal { signal, process } => signal_processes(*signal, process),
+                ReloadAction::Http { method, port, path } => self.http(method, *port, path).await,
+                ReloadAction::Exec { argv } => {
+                    if files::run_command(template, argv, EXEC_TIMEOUT).await {
+                        Ok(format!("ran {}", argv[0]))
+                    } else {
+                        Err(format!("{} failed (see the command's log line)", argv[0]))
+                    }
+                }
+            };
+            match &result {
+                Ok(what) => tracing::info!(template, reload = kind, "reload action done: {what}"),
+                Err(why) => tracing::error!(template, reload = kind, "reload action failed: {why}"),
+            }
+            self.stats.record(kind, result.is_ok());
+            if let Some(metrics) = &self.metrics {
+                metrics.reload(kind, result.is_ok());
+            }
+        }
+    }
+
+    async fn http(&self, method: &str, port: u16, path: &str) -> Result<String, String> {
+        let client = self.http.as_ref().ok_or("no HTTP client could be built")?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let url = format!("http://127.0.0.1:{port}{path}");
+        // the answer's body is never read: it could echo anything
+        match client.request(method.clone(), &url).send().await {
+            Ok(answer) if answer.status().is_success() => Ok(format!("{method} {url}: {}", answer.status())),
+            Ok(answer) => Err(format!("{method} {url} answered {}", answer.status())),
+            Err(err) if err.is_timeout() => Err(format!("{method} {url}: no answer within {HTTP_TIMEOUT:?}")),
+            Err(err) => Err(format!("{method} {url}: {}", crate::error::chain(&err))),
+        }
+    }
+}
+
+/// Sends `signal` to every process of this PID namespace (other than the agent) whose name is
+/// `name`: the last part of its `argv[0]`, or its `comm` (which the kernel cuts to 15 bytes).
+fn signal_processes(signal: Signal, name: &str) -> Result<String, String> {
+    let pids = find_processes(Path::new("/proc"), name, std::process::id());
+    if pids.is_empty() {
+        return Err(format!(
+            "no process named {name:?} is visible: is the app running, and does the pod share its \
+             process namespace (shareProcessNamespace)?"
+        ));
+    }
+    let sig = rustix::process::Signal::from_named_raw(signal.number())
+        .ok_or_else(|| format!("{signal} is not a signal on this system"))?;
+    let mut refused = Vec::new();
+    for &pid in &pids {
+        let target = rustix::process::Pid::from_raw(pid).ok_or("pid 0")?;
+        match rustix::process::kill_process(target, sig) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::PERM) => refused.push(format!(
+                "pid {pid}: not permitted (the agent runs as uid {}: it may signal only processes of \
+                 the same uid)",
+                rustix::process::getuid().as_raw()
+            )),
+            // gone since it was listed
+            Err(rustix::io::Errno::SRCH) => {}
+            Err(err) => refused.push(format!("pid {pid}: {err}")),
+        }
+    }
+    if refused.is_empty() {
+        Ok(format!("{signal} sent to {name:?} (pids {pids:?})"))
+    } else {
+        Err(format!("{signal} to {name:?}: {}", refused.join("; ")))
+    }
+}
+
+/// The pids under `proc` (a procfs) named `name`, `own` left out, in ascending order.
+fn find_processes(proc: &Path, name: &str, own: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir(proc) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid > 0 && u32::try_from(pid).ok() != Some(own))
+        .filter(|&pid| {
+            let dir = proc.join(pid.to_string());
+            let argv0 = std::fs::read(dir.join("cmdline")).ok().and_then(|c| {
+                let first = c.split(|b| *b == 0).next()?.to_vec();
+                String::from_utf8(first).ok()
+            });
+            let by_argv = argv0
+                .as_deref()
+                .is_some_and(|a| a.rsplit('/').next() == Some(name));
+            by_argv
+                || std::fs::read_to_string(dir.join("comm")).is_ok_and(|comm| {
+                    let comm = comm.trim_end_matches('\n');
+                    comm == name || (comm.len() == 15 && name.len() > 15 && name.starts_with(comm))
+                })
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_are_found_by_argv0_or_comm_but_never_the_agent() {
+        let proc = tempfile::tempdir().unwrap();
+        let add = |pid: &str, cmdline: &[u8], comm: &str| {
+            let dir = proc.path().join(pid);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("cmdline"), cmdline).unwrap();
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+        };
+        add("1", b"/pause\0", "pause");
+        add("7", b"/usr/sbin/nginx\0-g\0daemon off;\0", "nginx");
+        add("8", b"nginx: worker process\0", "nginx");
+        add("9", b"/bin/busybox\0sh\0-c\0x\0", "sh");
+        add("10", b"/ferrovault-agent\0native\0", "ferrovault-agen");
+        add("11", b"/opt/a-very-long-program-name\0", "a-very-long-pro");
+        std::fs::create_dir(proc.path().join("self")).unwrap();
+        assert_eq!(find_processes(proc.path(), "nginx", 10), [7, 8]);
+        assert_eq!(find_processes(proc.path(), "busybox", 10), [9]);
+        assert_eq!(find_processes(proc.path(), "sh", 10), [9]);
+        assert!(find_processes(proc.path(), "ferrovault-agent", 10).is_empty());
+        assert_eq!(find_processes(proc.path(), "a-very-long-program-name", 10), [11]);
+        assert!(find_processes(proc.path(), "apache", 10).is_empty());
+    }
+
+    #[tokio::test]
+    async fn failures_are_counted_not_raised() {
+        let reloads = Reloads::new();
+        // nothing listens on port 1 of this host's loopback; no process has this name
+        reloads
+            .run(
+                "t",
+                &[
+                    ferrovault_contract::actions::http_action("POST http://127.0.0.1:1/").unwrap(),
+                    ferrovault_contract::actions::signal_action("SIGHUP no-such-process-here").unwrap(),
+                    ferrovault_contract::actions::exec_action(r#"["/no/such/program"]"#).unwrap(),
+                    ferrovault_contract::actions::exec_action(r#"["/bin/true"]"#).unwrap(),
+                ],
+            )
+            .await;
+        let stats = reloads.stats();
+        for kind in KINDS {
+            assert_eq!(stats.failed(kind), 1, "{kind}");
+        }
+        assert_eq!(stats.ran("exec"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_signal_reaches_a_process_of_the_same_uid_and_an_http_reload_its_endpoint() {
+        // a program of our own name, so that nothing else on this host matches
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("fv-reload-test");
+        std::fs::copy("/bin/sleep", &program).unwrap();
+        let mut child = tokio::process::Command::new(&program)
+            .arg("300")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let reloads = Reloads::new();
+        let term = ferrovault_contract::actions::signal_action("SIGTERM fv-reload-test").unwrap();
+        reloads.run("t", &[term]).await;
+        let status = child.wait().await.unwrap();
+        assert!(!status.success(), "the process was not ended by the signal");
+        assert_eq!(
+            (reloads.stats().ran("signal"), reloads.stats().failed("signal")),
+            (1, 0)
+        );
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 4096];
+            let n = conn.read(&mut buf).await.unwrap();
+            conn.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let action =
+            ferrovault_contract::actions::http_action(&format!("PUT http://localhost:{port}/-/reload?a=b"))
+                .unwrap();
+        reloads.run("t", &[action]).await;
+        let request = server.await.unwrap();
+        assert!(request.starts_with("PUT /-/reload?a=b HTTP/1.1\r\n"), "{request}");
+        assert_eq!(
+            (reloads.stats().ran("http"), reloads.stats().failed("http")),
+            (1, 0)
+        );
+    }
+}
