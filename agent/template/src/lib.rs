@@ -249,7 +249,7 @@ pub struct Compiled {
 enum Kind {
     Go {
         src: String,
-        nodes: Vec<parse::Node>,
+        tree: parse::Tree,
         error_on_missing_key: bool,
         static_deps: Vec<Dependency>,
     },
@@ -307,11 +307,11 @@ impl Compiled {
 
     fn compile_go(src: &TemplateSource<'_>, limits: &Limits) -> Result<Kind, TemplateError> {
         let items = lex::lex(src.text, src.left_delim, src.right_delim)?;
-        let nodes = parse::parse(src.text, items, limits.max_depth)?;
-        let static_deps = exec::static_dependencies(&nodes);
+        let tree = parse::parse(src.text, items, limits.max_depth)?;
+        let static_deps = exec::static_dependencies(&tree);
         Ok(Kind::Go {
             src: src.text.to_owned(),
-            nodes,
+            tree,
             error_on_missing_key: src.error_on_missing_key,
             static_deps,
         })
@@ -350,12 +350,12 @@ impl Compiled {
         match &self.kind {
             Kind::Go {
                 src,
-                nodes,
+                tree,
                 error_on_missing_key,
                 ..
             } => {
-                let mut exec = exec::Exec::new(src, *error_on_missing_key, data, &self.limits);
-                let result = exec.walk(nodes, &value::Val::Invalid);
+                let mut exec = exec::Exec::new(src, &tree.defs, *error_on_missing_key, data, &self.limits);
+                let result = exec.walk(&tree.nodes, &value::Val::Invalid);
                 if !exec.missing.is_empty() {
                     // An error may come from the missing data itself; report it once data is there.
                     return Ok(Rendered::Incomplete {
