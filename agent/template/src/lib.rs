@@ -53,6 +53,7 @@
 
 #![deny(missing_docs)]
 
+mod collections;
 mod exec;
 mod func;
 mod funcs;
@@ -62,8 +63,11 @@ mod num;
 mod ops;
 mod parse;
 mod printf;
+mod sprig;
+mod text;
 mod util;
 mod value;
+mod yaml;
 
 use std::collections::BTreeSet;
 
