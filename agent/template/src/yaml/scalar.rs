@@ -137,7 +137,15 @@ pub(super) fn resolves_to_non_string(s: &str) -> bool {
         "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null", "NULL", ".nan", ".NaN",
         ".NAN", ".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF",
     ];
-    if SPECIAL.contains(&s) || matches!(s, "+.inf" | "+.Inf" | "+.INF" | "<<") {
+    // Only text starting with a character of yaml.v2's `resolveTable` is looked at.
+    let hinted = s
+        .bytes()
+        .next()
+        .is_none_or(|b| b"+-0123456789yYnNtTfFoO~.".contains(&b));
+    if !hinted {
+        return false;
+    }
+    if SPECIAL.contains(&s) || matches!(s, "+.inf" | "+.Inf" | "+.INF") {
         return true;
     }
     match s.as_bytes().first() {
