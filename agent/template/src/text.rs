@@ -78,6 +78,16 @@ fn translate(p: &str) -> String {
                     }
                 }
                 i += 2;
+                // `\p{Greek}`, `\x{263a}`: the braces belong to the escape.
+                if matches!(n, 'p' | 'P' | 'x') && chars.get(i) == Some(&'{') {
+                    while i < chars.len() {
+                        out.push(chars[i]);
+                        i += 1;
+                        if chars[i - 1] == '}' {
+                            break;
+                        }
+                    }
+                }
                 continue;
             }
             '[' if !in_class => {

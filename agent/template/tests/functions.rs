@@ -270,6 +270,43 @@ u: '   a'
 []|{}|null|true|""|' x'|'-'|'a: b'
 "####,
     ),
+    (
+        "sprig",
+        r####"{{ sprig_upper "abc" }}|{{ sprig_lower "ABC" }}|{{ sprig_title "hello wORld x.y" }}|{{ sprig_trim "  a  " }}|{{ sprig_trimAll "$" "$$a$" }}|{{ sprig_trimPrefix "a" "aab" }}|{{ sprig_trimSuffix "b" "abb" }}|{{ sprig_contains "b" "abc" }}|{{ sprig_hasPrefix "a" "abc" }}|{{ sprig_hasSuffix "x" "abc" }}|{{ sprig_quote "a\"b" 1 true }}|{{ sprig_squote "a" 2 }}|{{ sprig_replace "a" "-" "banana" }}|{{ sprig_repeat 3 "ab" }}|{{ sprig_trunc 3 "abcdef" }}|{{ sprig_trunc -2 "abcdef" }}|{{ sprig_nospace " a b\tc " }}|{{ sprig_indent 2 "a\nb" }}|{{ sprig_nindent 1 "x" }}|{{ sprig_b64enc "hi" }}|{{ sprig_b64dec "aGk=" }}|{{ sprig_sha256sum "abc" }}|{{ sprig_toString 42 }}|{{ sprig_splitList "," "a,b,,c" }}|{{ sprig_join "-" (sprig_list "a" 1 true) }}|{{ sprig_list 1 "two" }}|{{ sprig_first (sprig_list "f" "g") }}|{{ sprig_last (sprig_list "f" "g") }}|{{ sprig_has "g" (sprig_list "f" "g") }}|{{ sprig_dict "k" "v" "n" 2 }}|{{ sprig_get (sprig_dict "k" "v") "k" }}|[{{ sprig_get (sprig_dict "k" "v") "x" }}]|{{ sprig_hasKey (sprig_dict "k" "v") "k" }}|{{ sprig_atoi "12" }}|{{ sprig_atoi "x" }}|{{ sprig_add 1 2 "3" }}|{{ sprig_sub 5 2 }}|{{ sprig_mul 2 3 4 }}|{{ sprig_regexMatch "^a.c$" "abc" }}|{{ sprig_regexReplaceAll "a(x*)b" "-ab-axxb-" "${1}W" }}|{{ sprig_default "d" "" }}|{{ sprig_default "d" "given" }}|{{ sprig_empty "" }}|{{ sprig_empty 0 }}|{{ sprig_coalesce "" "x" "y" }}|{{ sprig_ternary "yes" "no" true }}|{{ "piped" | sprig_upper }}|{{ with secret "secret/typed" }}{{ sprig_toString .Data.data.num }}|{{ sprig_quote .Data.data.num .Data.data.arr }}|{{ sprig_join "," .Data.data.arr }}|{{ sprig_default "dflt" .Data.data.empty }}|{{ sprig_empty .Data.data.emptymap }}{{ end }}
+"####,
+        r####"ABC|abc|Hello WORld X.Y|a|a|ab|ab|true|true|false|"a\"b" "1" "true"|'a' '2'|b-n-n-|ababab|abc|ef|abc|  a
+  b|
+ x|aGk=|hi|ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad|42|[a b  c]|a-1-true|[1 two]|f|g|true|map[k:v n:2]|v|[]|true|12|0|6|3|24|true|-W-xxW-|d|given|true|true|x|yes|PIPED|42|"42" "[x y]"|x,y|dflt|true
+"####,
+    ),
+    (
+        "regex2",
+        r####"{{ with secret "secret/typed" }}{{ regexReplaceAll "^(\\w)\\w*$" "$1***" .Data.data.quoted }}|{{ .Data.data.colon | regexReplaceAll ":\\s*" "=" }}|{{ regexMatch "^[0-9]+$" .Data.data.num_str }}{{ end }}|{{ regexReplaceAll "(?m)^" "> " "a\nb" }}|{{ regexReplaceAll "(?s)a.b" "X" "a\nb" }}|{{ regexReplaceAll "[^a-z]+" "" "Hello, World 42!" }}|{{ regexReplaceAll "(?U)a+" "X" "aaa" }}|{{ regexReplaceAll "é+" "E" "ééa" }}|{{ regexReplaceAll "\\p{Greek}" "g" "αβc" }}|{{ regexReplaceAll "x{2}" "Y" "xxxxx" }}|{{ regexReplaceAll "\\x41" "b" "A" }}|{{ regexReplaceAll "$" "!" "end" }}|{{ regexReplaceAll "" "-" "ab" }}
+"####,
+        r####"y***|a=b|true|> a
+> b|X|elloorld|XXX|Ea|ggc|YYx|b|end!|-a-b-
+"####,
+    ),
+    (
+        "title2",
+        r####"{{ "don't stop" | toTitle }}|{{ "a..b a:b a,b 1,5x ß x—y (paren) [br] élan ñu" | toTitle }}|{{ "hello" | toUpper | toTitle }}
+"####,
+        r####"Don't Stop|A..B A:b A,B 1,5X Ss X—Y (Paren) [Br] Élan Ñu|HELLO
+"####,
+    ),
+    (
+        "misc2",
+        r####"{{ $m := parseJSON `{"a/b/c":1,"a/d":2,"x":3,"y/":4}` }}{{ explodeMap $m | toJSON }}|{{ splitToMap ";" ":" "k1:v1;k2:v2:x" | toJSON }}|{{ splitToMap "," "=" "  " }}|{{ "a,b" | split "," | toJSON }}|{{ sha256Hex "x" }}|{{ indent 4 "a\n\nb\n" }}|{{ containsNone (parseJSON `["a"]`) "xyz" }}|{{ containsNotAll (parseJSON `["x","y"]`) "xyz" }}|{{ parseYAML "- 1\n- two\n- 3.5\n- {a: b}" }}|{{ len (parseYAML "") }}|{{ toYAML (parseYAML "b: 1\na: [x, z]") }}
+"####,
+        r####"{"a":{"b":{"c":1},"d":2},"x":3,"y":{}}|{"k1":"v1","k2":"v2:x"}|map[]|["a","b"]|2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881|    a
+
+    b
+|true|false|[1 two 3.5 map[a:b]]|0|a:
+- x
+- z
+b: 1
+"####,
+    ),
 ];
 
 #[test]
