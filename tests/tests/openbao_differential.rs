@@ -25,7 +25,11 @@ fn function_cases() -> Vec<(String, String)> {
         })
         .collect();
     cases.sort();
-    assert!(cases.len() >= 11, "the function cases are missing from {}", dir.display());
+    assert!(
+        cases.len() >= 11,
+        "the function cases are missing from {}",
+        dir.display()
+    );
     cases
 }
 

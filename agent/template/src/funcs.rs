@@ -210,8 +210,14 @@ impl Args {
                 self.fits(parts.iter().map(String::len).sum::<usize>().saturating_add(seps))?;
                 Self::ok_str(parts.join(&sep))
             }
-            Func::Contains => Ok(Val::Json(Value::Bool(crate::collections::go_in(self.json(1), self.json(0))))),
-            Func::In => Ok(Val::Json(Value::Bool(crate::collections::go_in(self.json(0), self.json(1))))),
+            Func::Contains => Ok(Val::Json(Value::Bool(crate::collections::go_in(
+                self.json(1),
+                self.json(0),
+            )))),
+            Func::In => Ok(Val::Json(Value::Bool(crate::collections::go_in(
+                self.json(0),
+                self.json(1),
+            )))),
             Func::Timestamp => {
                 let (now, nanos) = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -317,7 +323,8 @@ impl Args {
                 }
                 Ok(Val::Json(Value::Array((start..stop).map(Value::from).collect())))
             }
-            Func::Sprig(s) => crate::sprig::call(s, self.args, self.max_len).map_err(|e| format!("{name}: {e}", name = self.name)),
+            Func::Sprig(s) => crate::sprig::call(s, self.args, self.max_len)
+                .map_err(|e| format!("{name}: {e}", name = self.name)),
             Func::RegexMatch => {
                 let re = crate::text::go_regex(&self.str(0)?).map_err(|e| self.err(e))?;
                 Ok(Val::Json(Value::Bool(re.is_match(&self.str(1)?))))
@@ -347,12 +354,18 @@ impl Args {
                 let found = crate::collections::contains_some(needles, self.json(1), ret_true, invert);
                 Ok(Val::Json(Value::Bool(found)))
             }
-            Func::SplitToMap => Ok(Val::Json(crate::text::split_to_map(&self.str(0)?, &self.str(1)?, &self.str(2)?))),
+            Func::SplitToMap => Ok(Val::Json(crate::text::split_to_map(
+                &self.str(0)?,
+                &self.str(1)?,
+                &self.str(2)?,
+            ))),
             Func::ExplodeMap => {
                 let Value::Object(m) = self.json(0) else {
                     return Err(self.err("argument 1 must be a map"));
                 };
-                crate::collections::explode_map(m).map(Val::Json).map_err(|e| self.err(e))
+                crate::collections::explode_map(m)
+                    .map(Val::Json)
+                    .map_err(|e| self.err(e))
             }
             Func::MergeMap | Func::MergeMapWithOverride => {
                 let (Value::Object(dst), Value::Object(src)) = (self.json(0), self.json(1)) else {
@@ -365,7 +378,9 @@ impl Args {
             Func::ToYaml => crate::yaml::to_yaml(self.json(0), self.max_len)
                 .map(|s| Val::Json(Value::String(s)))
                 .map_err(|e| self.err(e)),
-            Func::ParseYaml => crate::yaml::parse_yaml(&self.str(0)?).map(Val::Json).map_err(|e| self.err(e)),
+            Func::ParseYaml => crate::yaml::parse_yaml(&self.str(0)?)
+                .map(Val::Json)
+                .map_err(|e| self.err(e)),
             Func::Secret
             | Func::Secrets
             | Func::PkiCert

@@ -28,26 +28,24 @@
 //! Compiling and rendering stay within [`Limits`] (template size, nesting depth, steps, output size),
 //! so that no template can overflow a 2 MiB thread stack, spin or exhaust memory.
 //!
+//! # Supported
+//!
+//! Every action of Go's `text/template` (`if`, `with`, `range` with `break`/`continue`, `else if`,
+//! `else with`, `$x := …`, `$x = …`, `define`, `template`, `block`) and every function of OpenBao
+//! 2.7.2's agent (consul-template) that needs neither Consul nor a process, file write or network,
+//! plus a deterministic `sprig_*` set: the list is in `func.rs` and `sprig.rs` (and the README).
+//!
 //! # Not supported (compile-time error naming the construct)
 //!
-//! `define`, `template`, `block`, `break`, `continue`, variable reassignment (`$x = …`), and every
-//! function not in consul-template's list below, e.g. `call`, `plugin`, `writeToFile`,
-//! `executeTemplate`, `scratch`, `regexMatch`, `regexReplaceAll`, `sockaddr`, `spew_*` and
-//! `sprig_*` other than `sprig_default`.
-//!
-//! Supported functions: `secret`, `secrets`, `pkiCert`, `file`, `env`, `mustEnv`, `envOrDefault`,
-//! `and`, `or`, `not`, `index`, `len`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `print`, `printf`,
-//! `println`, `html`, `urlquery`, `toJSON`, `toJSONPretty`, `toUnescapedJSON`,
-//! `toUnescapedJSONPretty`, `base64Encode`, `base64Decode`, `base64URLEncode`, `base64URLDecode`,
-//! `trimSpace`, `trim`, `trimPrefix`, `trimSuffix`, `toUpper`, `toLower`, `toTitle`, `replaceAll`,
-//! `split`, `join`, `contains`, `in`, `timestamp`, `parseJSON`, `parseBool`, `parseInt`,
-//! `parseUint`, `parseFloat`, `indent`, `sha256Hex`, `add`, `subtract`, `multiply`, `divide`,
-//! `modulo`, `minimum`, `maximum`, `loop`, `sprig_default`.
+//! `plugin`, `writeToFile`, `executeTemplate`, `scratch`, `sockaddr`, `spew_*`, `toTOML`, `call`,
+//! and the `sprig_*` functions not in `sprig.rs`.
 //!
 //! # Known differences from Go
 //!
 //! Numbers are JSON numbers, not Go's `json.Number` strings: they compare and compute as numbers
 //! (`eq .Data.n 42` is true where Go reports incompatible types) and a zero is false in `if`.
+//! `mergeMap` returns a copy (Go changes its first argument). `parseYAML` reads YAML 1.2 into
+//! string-keyed maps (Go: YAML 1.1, typed keys).
 //! Errors that happen while a dependency is still missing are not reported: the pass is
 //! [`Rendered::Incomplete`] and the error, if real, surfaces once the data is there.
 

@@ -200,9 +200,15 @@ impl Parser<'_> {
                         return Err(self.err(extra.off, format!("unexpected {what} in {}", k.name())));
                     }
                     if self.ranges == 0 {
-                        return Err(self.err(first.off, format!("{{{{{}}}}} outside {{{{range}}}}", k.name())));
+                        return Err(
+                            self.err(first.off, format!("{{{{{}}}}} outside {{{{range}}}}", k.name()))
+                        );
                     }
-                    nodes.push(if *k == Keyword::Break { Node::Break } else { Node::Continue });
+                    nodes.push(if *k == Keyword::Break {
+                        Node::Break
+                    } else {
+                        Node::Continue
+                    });
                 }
                 TokKind::Keyword(Keyword::Define) => self.define(off, &toks[1..])?,
                 TokKind::Keyword(Keyword::Template) => nodes.push(self.template(off, &toks[1..], false)?),
@@ -279,7 +285,12 @@ impl Parser<'_> {
             return Err(self.err(off, "{{define}} is only allowed at the top level"));
         }
         let name = match toks {
-            [Tok { kind: TokKind::Str(name), .. }] => name.clone(),
+            [
+                Tok {
+                    kind: TokKind::Str(name),
+                    ..
+                },
+            ] => name.clone(),
             _ => return Err(self.err(off, "{{define}} takes one string literal: the template's name")),
         };
         let body = self.template_body(off, "define")?;
@@ -290,8 +301,15 @@ impl Parser<'_> {
     /// definition and a call in one.
     fn template(&mut self, off: usize, toks: &[Tok], block: bool) -> Result<Node, TemplateError> {
         let keyword = if block { "block" } else { "template" };
-        let Some(Tok { kind: TokKind::Str(name), .. }) = toks.first() else {
-            return Err(self.err(off, format!("{{{{{keyword}}}}} needs a string literal: the template's name")));
+        let Some(Tok {
+            kind: TokKind::Str(name),
+            ..
+        }) = toks.first()
+        else {
+            return Err(self.err(
+                off,
+                format!("{{{{{keyword}}}}} needs a string literal: the template's name"),
+            ));
         };
         let name = name.clone();
         let pipe = match toks.len() {
@@ -324,7 +342,9 @@ impl Parser<'_> {
         (self.vars, self.ranges, self.in_define) = (vars, ranges, in_define);
         match body? {
             (nodes, ListEnd::Action) => Ok(nodes),
-            (_, ListEnd::Eof) => Err(self.err(off, format!("unexpected EOF: {keyword:?} has no {{{{end}}}}"))),
+            (_, ListEnd::Eof) => {
+                Err(self.err(off, format!("unexpected EOF: {keyword:?} has no {{{{end}}}}")))
+            }
             (_, ListEnd::Else { off, .. }) => Err(self.err(off, "unexpected {{else}}")),
         }
     }

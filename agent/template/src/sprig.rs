@@ -136,7 +136,9 @@ fn to_i64(v: &Value) -> i64 {
 pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, String> {
     let fits = |len: usize| {
         if len > max_len {
-            return Err(format!("the result would be larger than {max_len} bytes (the output limit)"));
+            return Err(format!(
+                "the result would be larger than {max_len} bytes (the output limit)"
+            ));
         }
         Ok(())
     };
@@ -151,7 +153,9 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
     };
     let int = |i: usize| -> Result<i64, String> {
         match j[i] {
-            Value::Number(n) => n.as_i64().ok_or_else(|| format!("argument {} must be an integer", i + 1)),
+            Value::Number(n) => n
+                .as_i64()
+                .ok_or_else(|| format!("argument {} must be an integer", i + 1)),
             _ => Err(format!("argument {} must be an integer", i + 1)),
         }
     };
@@ -161,7 +165,11 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
         Sprig::Default => {
             let given = args.get(1).is_some_and(Val::truth);
             let mut args = args;
-            Ok(if given { args.swap_remove(1) } else { args.swap_remove(0) })
+            Ok(if given {
+                args.swap_remove(1)
+            } else {
+                args.swap_remove(0)
+            })
         }
         Sprig::Empty => bool_val(empty(j[0])),
         Sprig::Coalesce => Ok(args
@@ -171,7 +179,11 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
         Sprig::Ternary => match j[2] {
             Value::Bool(b) => {
                 let mut args = args;
-                Ok(if *b { args.swap_remove(0) } else { args.swap_remove(1) })
+                Ok(if *b {
+                    args.swap_remove(0)
+                } else {
+                    args.swap_remove(1)
+                })
             }
             _ => Err("argument 3 must be a boolean".into()),
         },
@@ -183,8 +195,16 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
             let cut: Vec<char> = s(0)?.chars().collect();
             str_val(s(1)?.trim_matches(cut.as_slice()).to_owned())
         }
-        Sprig::TrimPrefix => str_val(s(1)?.strip_prefix(s(0)?.as_str()).map_or_else(|| s(1), |r| Ok(r.to_owned()))?),
-        Sprig::TrimSuffix => str_val(s(1)?.strip_suffix(s(0)?.as_str()).map_or_else(|| s(1), |r| Ok(r.to_owned()))?),
+        Sprig::TrimPrefix => str_val(
+            s(1)?
+                .strip_prefix(s(0)?.as_str())
+                .map_or_else(|| s(1), |r| Ok(r.to_owned()))?,
+        ),
+        Sprig::TrimSuffix => str_val(
+            s(1)?
+                .strip_suffix(s(0)?.as_str())
+                .map_or_else(|| s(1), |r| Ok(r.to_owned()))?,
+        ),
         Sprig::Contains => bool_val(s(1)?.contains(s(0)?.as_str())),
         Sprig::HasPrefix => bool_val(s(1)?.starts_with(s(0)?.as_str())),
         Sprig::HasSuffix => bool_val(s(1)?.ends_with(s(0)?.as_str())),
@@ -205,7 +225,11 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
         }
         Sprig::Replace => {
             let (old, new, src) = (s(0)?, s(1)?, s(2)?);
-            let n = if old.is_empty() { src.chars().count() + 1 } else { src.matches(old.as_str()).count() };
+            let n = if old.is_empty() {
+                src.chars().count() + 1
+            } else {
+                src.matches(old.as_str()).count()
+            };
             fits(src.len().saturating_add(n.saturating_mul(new.len())))?;
             str_val(crate::ops::go_replace_all(&src, &old, &new))
         }
@@ -235,7 +259,11 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
             let lines = text.matches('\n').count() + 1;
             fits(text.len().saturating_add(lines.saturating_mul(pad.len())) + 1)?;
             let body = format!("{pad}{}", text.replace('\n', &format!("\n{pad}")));
-            str_val(if f == Sprig::Nindent { format!("\n{body}") } else { body })
+            str_val(if f == Sprig::Nindent {
+                format!("\n{body}")
+            } else {
+                body
+            })
         }
         Sprig::B64enc => str_val(base64::engine::general_purpose::STANDARD.encode(s(0)?)),
         Sprig::B64dec => str_val(match base64::engine::general_purpose::STANDARD.decode(s(0)?) {
@@ -248,7 +276,9 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
         Sprig::SplitList => {
             let (sep, text) = (s(0)?, s(1)?);
             let parts = crate::text::go_split(&text, &sep);
-            Ok(Val::Json(Value::Array(parts.into_iter().map(|p| Value::String(p.to_owned())).collect())))
+            Ok(Val::Json(Value::Array(
+                parts.into_iter().map(|p| Value::String(p.to_owned())).collect(),
+            )))
         }
         Sprig::Join => {
             let sep = s(0)?;
@@ -263,7 +293,11 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
         Sprig::List => Ok(Val::Json(Value::Array(j.into_iter().cloned().collect()))),
         Sprig::First | Sprig::Last => match j[0] {
             Value::Array(items) => {
-                let item = if f == Sprig::First { items.first() } else { items.last() };
+                let item = if f == Sprig::First {
+                    items.first()
+                } else {
+                    items.last()
+                };
                 Ok(Val::Json(item.cloned().unwrap_or(Value::Null)))
             }
             _ => Err("argument 1 must be a list".into()),
@@ -289,13 +323,21 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
             if f == Sprig::HasKey {
                 return bool_val(m.contains_key(&key));
             }
-            Ok(Val::Json(m.get(&key).cloned().unwrap_or(Value::String(String::new()))))
+            Ok(Val::Json(
+                m.get(&key).cloned().unwrap_or(Value::String(String::new())),
+            ))
         }
         Sprig::Atoi => Ok(Val::Json(Value::from(s(0)?.parse::<i64>().unwrap_or(0)))),
-        Sprig::Add => Ok(Val::Json(Value::from(j.iter().fold(0i64, |a, v| a.wrapping_add(to_i64(v)))))),
+        Sprig::Add => Ok(Val::Json(Value::from(
+            j.iter().fold(0i64, |a, v| a.wrapping_add(to_i64(v))),
+        ))),
         Sprig::Sub => Ok(Val::Json(Value::from(to_i64(j[0]).wrapping_sub(to_i64(j[1]))))),
-        Sprig::Mul => Ok(Val::Json(Value::from(j[1..].iter().fold(to_i64(j[0]), |a, v| a.wrapping_mul(to_i64(v)))))),
-        Sprig::RegexMatch => bool_val(crate::text::go_regex(&s(0)?).is_ok_and(|re| re.is_match(&s(1).unwrap_or_default()))),
+        Sprig::Mul => Ok(Val::Json(Value::from(
+            j[1..].iter().fold(to_i64(j[0]), |a, v| a.wrapping_mul(to_i64(v))),
+        ))),
+        Sprig::RegexMatch => {
+            bool_val(crate::text::go_regex(&s(0)?).is_ok_and(|re| re.is_match(&s(1).unwrap_or_default())))
+        }
         Sprig::RegexReplaceAll => {
             let re = crate::text::go_regex(&s(0)?)?;
             str_val(crate::text::regex_replace_all(&re, &s(1)?, &s(2)?, max_len)?)

@@ -132,7 +132,12 @@ fn repetition(chars: &[char]) -> bool {
 
 /// Go's `Regexp.ReplaceAllString`: `$1`, `${1}`, `$name`, `${name}` and `$$` in the replacement,
 /// an empty match right after a match skipped; fails once the result passes `max_len` bytes.
-pub(crate) fn regex_replace_all(re: &regex::Regex, s: &str, repl: &str, max_len: usize) -> Result<String, String> {
+pub(crate) fn regex_replace_all(
+    re: &regex::Regex,
+    s: &str,
+    repl: &str,
+    max_len: usize,
+) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
     for caps in re.captures_iter(s) {
@@ -141,7 +146,9 @@ pub(crate) fn regex_replace_all(re: &regex::Regex, s: &str, repl: &str, max_len:
         caps.expand(repl, &mut out);
         last = m.end();
         if out.len() > max_len {
-            return Err(format!("the result would be larger than {max_len} bytes (the output limit)"));
+            return Err(format!(
+                "the result would be larger than {max_len} bytes (the output limit)"
+            ));
         }
     }
     out.push_str(&s[last..]);
@@ -156,8 +163,21 @@ pub(crate) fn to_title(s: &str) -> String {
     let is_mid = |c: char| {
         matches!(
             c,
-            '\'' | '.' | ':' | '\u{b7}' | '\u{387}' | '\u{5f4}' | '\u{2018}' | '\u{2019}' | '\u{2024}'
-                | '\u{2027}' | '\u{fe13}' | '\u{fe52}' | '\u{fe55}' | '\u{ff07}' | '\u{ff0e}' | '\u{ff1a}'
+            '\'' | '.'
+                | ':'
+                | '\u{b7}'
+                | '\u{387}'
+                | '\u{5f4}'
+                | '\u{2018}'
+                | '\u{2019}'
+                | '\u{2024}'
+                | '\u{2027}'
+                | '\u{fe13}'
+                | '\u{fe52}'
+                | '\u{fe55}'
+                | '\u{ff07}'
+                | '\u{ff0e}'
+                | '\u{ff1a}'
         )
     };
     let is_break = |c: char| !(c.is_alphanumeric() || c == '_' || is_mid(c) || is_mark(c));
@@ -224,8 +244,14 @@ pub(crate) fn hmac_sha256_hex(message: &[u8], key: &[u8]) -> String {
         block[..key.len()].copy_from_slice(key);
     }
     let pad = |x: u8| block.iter().map(|b| b ^ x).collect::<Vec<u8>>();
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    hex(&Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize())
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    hex(&Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize())
 }
 
 /// Go's `strings.Split` (an empty separator splits into characters).
@@ -263,10 +289,16 @@ mod tests {
     // Expected values are what `bao agent` (OpenBao 2.7.2) rendered.
     #[test]
     fn regex_like_go() {
-        assert_eq!(replace("(\\w+)@(\\w+)", "${2}:$1", "alice@example bob@host"), "example:alice host:bob");
+        assert_eq!(
+            replace("(\\w+)@(\\w+)", "${2}:$1", "alice@example bob@host"),
+            "example:alice host:bob"
+        );
         assert_eq!(replace("a*", "-", "baaac"), "-b-c-");
         assert_eq!(replace("x*", "-", "abc"), "-a-b-c-");
-        assert_eq!(replace("(a)(b)?", "[$2|$1x|${1}x|$$|$]", "ab a"), "[b||ax|$|$] [||ax|$|$]");
+        assert_eq!(
+            replace("(a)(b)?", "[$2|$1x|${1}x|$$|$]", "ab a"),
+            "[b||ax|$|$] [||ax|$|$]"
+        );
         assert!(!go_regex("\\d").unwrap().is_match("٣"));
         assert!(!go_regex("\\w").unwrap().is_match("é"));
         assert!(go_regex("(?i)k").unwrap().is_match("\u{212a}"));

@@ -38,10 +38,28 @@ pub(crate) fn timestamp(epoch_secs: u64, nanos: u32, format: Option<&str>) -> Re
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// Go's `Time.Format` for a UTC time of whole seconds.
 fn go_format(secs: i64, nanos: u32, layout: &str) -> String {
@@ -103,7 +121,11 @@ fn go_format(secs: i64, nanos: u32, layout: &str) -> String {
                 let n = after.chars().take_while(|c| *c == dc).count();
                 if !after[n..].starts_with(|c: char| c.is_ascii_digit()) {
                     let digits = &frac[..n.min(9)];
-                    let digits = if dc == '9' { digits.trim_end_matches('0') } else { digits };
+                    let digits = if dc == '9' {
+                        digits.trim_end_matches('0')
+                    } else {
+                        digits
+                    };
                     if !digits.is_empty() {
                         out.push_str(&rest[..1]);
                         out.push_str(digits);
@@ -179,7 +201,12 @@ mod tests {
         // 2026-11-30T23:13:27Z, as `bao agent` rendered these layouts.
         let t = 1_796_080_407;
         assert_eq!(
-            timestamp(t, 879_000_000, Some("2006-01-02 15:04:05.000 MST Mon Jan _2 3:4:5 PM pm -0700 Z0700 -07:00 .999")).unwrap(),
+            timestamp(
+                t,
+                879_000_000,
+                Some("2006-01-02 15:04:05.000 MST Mon Jan _2 3:4:5 PM pm -0700 Z0700 -07:00 .999")
+            )
+            .unwrap(),
             "2026-11-30 23:13:27.879 UTC Mon Nov 30 11:13:27 PM pm +0000 Z +00:00 .879"
         );
         assert_eq!(

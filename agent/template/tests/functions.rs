@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use ferrovault_template::{Compiled, Dependency, Rendered, TemplateSource};
 use serde_json::{Value, json};
 
-
 /// `kv2/fn` on the dev server (KV v2; `tests/tests/openbao_differential.rs` writes the same), as
 /// the fetcher hands it over.
 fn data() -> BTreeMap<Dependency, Value> {
@@ -23,7 +22,12 @@ fn data() -> BTreeMap<Dependency, Value> {
         "Data": {"data": typed, "metadata": {"version": 1}},
         "Warnings": null, "Auth": null, "WrapInfo": null
     });
-    BTreeMap::from([(Dependency::Read { path: "kv2/fn".into() }, secret)])
+    BTreeMap::from([(
+        Dependency::Read {
+            path: "kv2/fn".into(),
+        },
+        secret,
+    )])
 }
 
 /// The directory of cases: `NAME.tpl` (the template) and `NAME.out` (what `bao agent` wrote).
@@ -46,8 +50,8 @@ fn functions_render_what_bao_agent_rendered() {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let template = std::fs::read_to_string(&path).unwrap();
         let want = std::fs::read(path.with_extension("out")).unwrap();
-        let compiled = Compiled::compile(&TemplateSource::new(&template))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let compiled =
+            Compiled::compile(&TemplateSource::new(&template)).unwrap_or_else(|e| panic!("{name}: {e}"));
         match compiled.render(&data) {
             Ok(Rendered::Complete(got)) if got == want => {}
             Ok(Rendered::Complete(got)) => differences.push(format!(

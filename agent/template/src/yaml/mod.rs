@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use scalar::{Analysis, Style, analyze, is_break, is_printable, resolves_to_non_string, is_base60_float};
+use scalar::{Analysis, Style, analyze, is_base60_float, is_break, is_printable, resolves_to_non_string};
 
 mod parse;
 mod scalar;
@@ -69,7 +69,6 @@ struct Emitter {
 const BEST_INDENT: i64 = 2;
 const BEST_WIDTH: usize = 80;
 
-
 impl Emitter {
     fn node(&mut self, v: &Value, ctx: Ctx) -> Result<(), String> {
         if self.out.len() > self.max_len {
@@ -108,10 +107,13 @@ impl Emitter {
                 for item in items {
                     self.write_indent();
                     self.write_indicator("-", true, false, true);
-                    self.node(item, Ctx {
-                        mapping: false,
-                        simple_key: false,
-                    })?;
+                    self.node(
+                        item,
+                        Ctx {
+                            mapping: false,
+                            simple_key: false,
+                        },
+                    )?;
                 }
                 self.indent = saved;
             }
@@ -126,10 +128,13 @@ impl Emitter {
                         simple_key: false,
                     };
                     if !analyze(k).multiline && k.len() <= 128 {
-                        self.node(&key, Ctx {
-                            mapping: true,
-                            simple_key: true,
-                        })?;
+                        self.node(
+                            &key,
+                            Ctx {
+                                mapping: true,
+                                simple_key: true,
+                            },
+                        )?;
                         self.write_indicator(":", false, false, false);
                     } else {
                         self.write_indicator("?", true, false, true);

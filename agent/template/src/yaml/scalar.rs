@@ -206,11 +206,20 @@ fn yaml_style_float(s: &str) -> bool {
 /// `strconv.ParseInt(s, 0, 64)` or `ParseUint(s, 0, 64)` succeeds (base prefixes 0x, 0o, 0b, 0).
 fn go_parse_int_base0(s: &str) -> bool {
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (radix, digits) = if let Some(d) = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X")) {
+    let (radix, digits) = if let Some(d) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
         (16, d)
-    } else if let Some(d) = unsigned.strip_prefix("0o").or_else(|| unsigned.strip_prefix("0O")) {
+    } else if let Some(d) = unsigned
+        .strip_prefix("0o")
+        .or_else(|| unsigned.strip_prefix("0O"))
+    {
         (8, d)
-    } else if let Some(d) = unsigned.strip_prefix("0b").or_else(|| unsigned.strip_prefix("0B")) {
+    } else if let Some(d) = unsigned
+        .strip_prefix("0b")
+        .or_else(|| unsigned.strip_prefix("0B"))
+    {
         (2, d)
     } else if unsigned.len() > 1 && unsigned.starts_with('0') {
         (8, &unsigned[1..])
@@ -236,7 +245,9 @@ fn is_timestamp(s: &str) -> bool {
     let rest = &s[5..];
     let mut parts = rest.splitn(2, ['T', 't', ' ']);
     let date = parts.next().unwrap_or("");
-    let ok_num = |p: &str, max: u32| !p.is_empty() && p.len() <= 2 && p.parse::<u32>().is_ok_and(|n| n >= 1 && n <= max);
+    let ok_num = |p: &str, max: u32| {
+        !p.is_empty() && p.len() <= 2 && p.parse::<u32>().is_ok_and(|n| n >= 1 && n <= max)
+    };
     let Some((m, d)) = date.split_once('-') else {
         return false;
     };
@@ -252,14 +263,22 @@ fn is_timestamp(s: &str) -> bool {
         _ => (time, ""),
     };
     let clock = clock.split_once('.').map_or(clock, |(c, frac)| {
-        if frac.bytes().all(|b| b.is_ascii_digit()) { c } else { "x" }
+        if frac.bytes().all(|b| b.is_ascii_digit()) {
+            c
+        } else {
+            "x"
+        }
     });
     let hms: Vec<&str> = clock.split(':').collect();
-    let in_range = |p: &str, max: u32| !p.is_empty() && p.len() <= 2 && p.parse::<u32>().is_ok_and(|n| n <= max);
+    let in_range =
+        |p: &str, max: u32| !p.is_empty() && p.len() <= 2 && p.parse::<u32>().is_ok_and(|n| n <= max);
     let clock_ok = hms.len() == 3 && in_range(hms[0], 23) && in_range(hms[1], 59) && in_range(hms[2], 59);
     let zone_ok = zone.is_empty()
         || zone == "Z"
-        || (zone.len() == 6 && zone.as_bytes()[3] == b':' && zone[1..3].parse::<u8>().is_ok() && zone[4..].parse::<u8>().is_ok());
+        || (zone.len() == 6
+            && zone.as_bytes()[3] == b':'
+            && zone[1..3].parse::<u8>().is_ok()
+            && zone[4..].parse::<u8>().is_ok());
     if sep == b' ' {
         return clock_ok && zone.is_empty();
     }
@@ -363,4 +382,3 @@ pub(crate) fn sorted_keys(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
     });
     entries
 }
-
