@@ -30,29 +30,34 @@ pub(crate) fn contains_some(needles: &[Value], haystack: &Value, ret_true: bool,
     ret_true
 }
 
+/// Most `/`-separated levels one `explodeMap` key may have (deeper values could not be printed
+/// without overflowing the stack).
+const MAX_LEVELS: usize = 100;
+
 /// `explodeMap`: `{"a/b": 1}` becomes `{"a": {"b": 1}}`, keys taken in sorted order.
 pub(crate) fn explode_map(m: &Map<String, Value>) -> Result<Value, String> {
     let mut out = Map::new();
-    for (k, v) in sorted_entries(m) {
-        explode(&mut out, k, v)?;
+    for (key, v) in sorted_entries(m) {
+        if key.matches('/').count() >= MAX_LEVELS {
+            return Err(format!("a key has more than {MAX_LEVELS} levels (the nesting limit)"));
+        }
+        let mut cur = &mut out;
+        let mut rest = key.as_str();
+        while let Some((top, tail)) = rest.split_once('/') {
+            let nest = cur
+                .entry(top.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(nest) = nest else {
+                return Err("a key is both a value and a map".to_owned());
+            };
+            cur = nest;
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            cur.insert(rest.to_owned(), v.clone());
+        }
     }
     Ok(Value::Object(out))
-}
-
-fn explode(m: &mut Map<String, Value>, key: &str, v: &Value) -> Result<(), String> {
-    if let Some((top, rest)) = key.split_once('/') {
-        let nest = m
-            .entry(top.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(nest) = nest else {
-            return Err("explodeMap: a key is both a value and a map".to_owned());
-        };
-        return explode(nest, rest, v);
-    }
-    if !key.is_empty() {
-        m.insert(key.to_owned(), v.clone());
-    }
-    Ok(())
 }
 
 /// mergo's `isEmptyValue` for the values templates hold.

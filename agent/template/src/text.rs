@@ -9,36 +9,53 @@ use serde_json::{Map, Value};
 /// Largest compiled program one pattern may make (the `regex` crate's size limit).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Compiles a Go (RE2) pattern. Go's `\d`, `\w`, `\s` and `\b` are ASCII-only and `\Q…\E` quotes,
-/// so they are rewritten for the `regex` crate (whose classes are Unicode-aware); a `{` that does
-/// not start a repetition and `[`, `&`, `~` inside a class are literal in Go.
-pub(crate) fn go_regex(pattern: &str) -> Result<regex::Regex, String> {
+/// Compiles a Go (RE2) pattern with the `regex-lite` crate (small: the agent's binary size is a
+/// goal). Like Go's, its `\d`, `\w` and `\b` are ASCII; Go's `\s` has no `\v` and `\Q…\E` quotes,
+/// so those are rewritten; a `{` that does not start a repetition and `[`, `&`, `~` inside a class
+/// are literal in Go. Unlike Go, `\p{…}` classes are refused and `(?i)` folds ASCII letters only.
+///
+/// The last pattern compiled on this thread is kept, so that a call inside a `range` compiles once.
+pub(crate) fn go_regex(pattern: &str) -> Result<regex_lite::Regex, String> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, regex_lite::Regex)>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(re) = LAST.with_borrow(|last| {
+        last.as_ref()
+            .filter(|(p, _)| p == pattern)
+            .map(|(_, re)| re.clone())
+    }) {
+        return Ok(re);
+    }
+    let re = compile(pattern)?;
+    LAST.with_borrow_mut(|last| *last = Some((pattern.to_owned(), re.clone())));
+    Ok(re)
+}
+
+fn compile(pattern: &str) -> Result<regex_lite::Regex, String> {
     let translated = translate(pattern);
-    regex::RegexBuilder::new(&translated)
+    regex_lite::RegexBuilder::new(&translated)
         .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| match e {
-            regex::Error::CompiledTooBig(n) => {
-                format!("the regular expression compiles to more than {n} bytes (the regex size limit)")
+        .map_err(|e| {
+            if e.to_string().contains("size limit") {
+                format!("the regular expression compiles to more than {REGEX_SIZE_LIMIT} bytes (the regex size limit)")
+            } else {
+                "the regular expression is not valid".to_owned()
             }
-            _ => "the regular expression is not valid".to_owned(),
         })
 }
 
 fn class_escape(c: char, in_class: bool) -> Option<&'static str> {
     Some(match (c, in_class) {
         ('d', false) => "[0-9]",
-        ('D', _) => "[^0-9]",
+        ('D', false) => "[^0-9]",
         ('w', false) => "[0-9A-Za-z_]",
-        ('W', _) => "[^0-9A-Za-z_]",
+        ('W', false) => "[^0-9A-Za-z_]",
         ('s', false) => "[\\t\\n\\f\\r ]",
-        ('S', _) => "[^\\t\\n\\f\\r ]",
+        ('S', false) => "[^\\t\\n\\f\\r ]",
         ('d', true) => "0-9",
         ('w', true) => "0-9A-Za-z_",
         ('s', true) => "\\t\\n\\f\\r ",
-        ('b', false) => "(?-u:\\b)",
-        ('B', false) => "(?-u:\\B)",
         _ => return None,
     })
 }
@@ -133,25 +150,30 @@ fn repetition(chars: &[char]) -> bool {
 /// Go's `Regexp.ReplaceAllString`: `$1`, `${1}`, `$name`, `${name}` and `$$` in the replacement,
 /// an empty match right after a match skipped; fails once the result passes `max_len` bytes.
 pub(crate) fn regex_replace_all(
-    re: &regex::Regex,
+    re: &regex_lite::Regex,
     s: &str,
     repl: &str,
     max_len: usize,
 ) -> Result<String, String> {
+    let too_large = || format!("the result would be larger than {max_len} bytes (the output limit)");
+    // Each `$` of the replacement expands to at most the whole match.
+    let refs = repl.matches('$').count();
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
     for caps in re.captures_iter(s) {
         let Some(m) = caps.get(0) else { continue };
         out.push_str(&s[last..m.start()]);
+        let bound = refs.saturating_mul(m.len()).saturating_add(repl.len());
+        if out.len().saturating_add(bound) > max_len {
+            return Err(too_large());
+        }
         caps.expand(repl, &mut out);
         last = m.end();
-        if out.len() > max_len {
-            return Err(format!(
-                "the result would be larger than {max_len} bytes (the output limit)"
-            ));
-        }
     }
     out.push_str(&s[last..]);
+    if out.len() > max_len {
+        return Err(too_large());
+    }
     Ok(out)
 }
 
@@ -301,7 +323,11 @@ mod tests {
         );
         assert!(!go_regex("\\d").unwrap().is_match("٣"));
         assert!(!go_regex("\\w").unwrap().is_match("é"));
-        assert!(go_regex("(?i)k").unwrap().is_match("\u{212a}"));
+        // regex-lite: ASCII case folding and no Unicode classes (Go has both).
+        assert!(go_regex("(?i)K").unwrap().is_match("k"));
+        assert!(go_regex("\\p{Greek}").is_err());
+        assert_eq!(replace("[\\Da]+", "-", "a1b2"), "-1-2");
+        assert_eq!(replace("[\\w.]+", "-", "a.b c"), "- -");
         assert_eq!(replace("\\s", "_", "a\u{b}b\tc"), "a\u{b}b_c");
         assert_eq!(replace("\\bfoo\\b", "X", "foo éfoo foo_"), "X éX foo_");
         assert_eq!(replace("[[:alpha:]]+", "A", "ab12cd"), "A12A");
