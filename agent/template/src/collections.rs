@@ -39,7 +39,9 @@ pub(crate) fn explode_map(m: &Map<String, Value>) -> Result<Value, String> {
     let mut out = Map::new();
     for (key, v) in sorted_entries(m) {
         if key.matches('/').count() >= MAX_LEVELS {
-            return Err(format!("a key has more than {MAX_LEVELS} levels (the nesting limit)"));
+            return Err(format!(
+                "a key has more than {MAX_LEVELS} levels (the nesting limit)"
+            ));
         }
         let mut cur = &mut out;
         let mut rest = key.as_str();

@@ -213,10 +213,23 @@ fn new_functions_stay_within_the_output_and_nesting_limits() {
         let e = render(t).unwrap_err();
         assert!(e.message.contains("(the output limit)"), "{t}: {e}");
     }
-    let deep = format!(r#"{{{{ explodeMap (parseJSON `{{"{}x": 1}}`) }}}}"#, "a/".repeat(200));
+    let deep = format!(
+        r#"{{{{ explodeMap (parseJSON `{{"{}x": 1}}`) }}}}"#,
+        "a/".repeat(200)
+    );
     assert!(render(&deep).unwrap_err().message.contains("(the nesting limit)"));
     let recursive = r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" 1 }}"#;
-    assert!(render(recursive).unwrap_err().message.contains("(the nesting limit)"));
+    assert!(
+        render(recursive)
+            .unwrap_err()
+            .message
+            .contains("(the nesting limit)")
+    );
     let big_regex = r#"{{ regexMatch "((\\w{100}){100}){10}" "x" }}"#;
-    assert!(render(big_regex).unwrap_err().message.contains("regex size limit"));
+    assert!(
+        render(big_regex)
+            .unwrap_err()
+            .message
+            .contains("regex size limit")
+    );
 }
