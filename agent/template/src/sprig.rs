@@ -51,6 +51,31 @@ pub(crate) enum Sprig {
     Mul,
     RegexMatch,
     RegexReplaceAll,
+    Append,
+    Prepend,
+    Rest,
+    Initial,
+    Reverse,
+    Compact,
+    Uniq,
+    Without,
+    SortAlpha,
+    Keys,
+    Pick,
+    Omit,
+    ToJson,
+    ToPrettyJson,
+    ToRawJson,
+    FromJson,
+    Max,
+    Min,
+    Div,
+    Mod,
+    Int,
+    Until,
+    Plural,
+    Substr,
+    Cat,
 }
 
 /// Name (without `sprig_`), function, minimum and maximum argument count.
@@ -96,6 +121,32 @@ pub(crate) const TABLE: &[(&str, Sprig, usize, Option<usize>)] = &[
     ("sprig_mul", Sprig::Mul, 1, None),
     ("sprig_regexMatch", Sprig::RegexMatch, 2, Some(2)),
     ("sprig_regexReplaceAll", Sprig::RegexReplaceAll, 3, Some(3)),
+    ("sprig_append", Sprig::Append, 2, Some(2)),
+    ("sprig_push", Sprig::Append, 2, Some(2)),
+    ("sprig_prepend", Sprig::Prepend, 2, Some(2)),
+    ("sprig_rest", Sprig::Rest, 1, Some(1)),
+    ("sprig_initial", Sprig::Initial, 1, Some(1)),
+    ("sprig_reverse", Sprig::Reverse, 1, Some(1)),
+    ("sprig_compact", Sprig::Compact, 1, Some(1)),
+    ("sprig_uniq", Sprig::Uniq, 1, Some(1)),
+    ("sprig_without", Sprig::Without, 1, None),
+    ("sprig_sortAlpha", Sprig::SortAlpha, 1, Some(1)),
+    ("sprig_keys", Sprig::Keys, 0, None),
+    ("sprig_pick", Sprig::Pick, 1, None),
+    ("sprig_omit", Sprig::Omit, 1, None),
+    ("sprig_toJson", Sprig::ToJson, 1, Some(1)),
+    ("sprig_toPrettyJson", Sprig::ToPrettyJson, 1, Some(1)),
+    ("sprig_toRawJson", Sprig::ToRawJson, 1, Some(1)),
+    ("sprig_fromJson", Sprig::FromJson, 1, Some(1)),
+    ("sprig_max", Sprig::Max, 1, None),
+    ("sprig_min", Sprig::Min, 1, None),
+    ("sprig_div", Sprig::Div, 2, Some(2)),
+    ("sprig_mod", Sprig::Mod, 2, Some(2)),
+    ("sprig_int", Sprig::Int, 1, Some(1)),
+    ("sprig_until", Sprig::Until, 1, Some(1)),
+    ("sprig_plural", Sprig::Plural, 3, Some(3)),
+    ("sprig_substr", Sprig::Substr, 3, Some(3)),
+    ("sprig_cat", Sprig::Cat, 0, None),
 ];
 
 /// sprig's `strval`: strings as they are, anything else as `fmt.Sprint` prints it.
@@ -335,6 +386,144 @@ pub(crate) fn call(f: Sprig, args: Vec<Val>, max_len: usize) -> Result<Val, Stri
         Sprig::Mul => Ok(Val::Json(Value::from(
             j[1..].iter().fold(to_i64(j[0]), |a, v| a.wrapping_mul(to_i64(v))),
         ))),
+        Sprig::Append
+        | Sprig::Prepend
+        | Sprig::Rest
+        | Sprig::Initial
+        | Sprig::Reverse
+        | Sprig::Compact
+        | Sprig::Uniq
+        | Sprig::Without => {
+            let Value::Array(items) = j[0] else {
+                return Err("argument 1 must be a list".into());
+            };
+            let mut items = items.clone();
+            match f {
+                Sprig::Append => items.push(j[1].clone()),
+                Sprig::Prepend => items.insert(0, j[1].clone()),
+                // Go returns a nil list, which prints as `[]`.
+                Sprig::Rest | Sprig::Initial if items.is_empty() => {}
+                Sprig::Rest => {
+                    items.remove(0);
+                }
+                Sprig::Initial => {
+                    items.pop();
+                }
+                Sprig::Reverse => items.reverse(),
+                Sprig::Compact => items.retain(|v| !empty(v)),
+                Sprig::Uniq => {
+                    let mut seen: Vec<Value> = Vec::new();
+                    for v in items {
+                        if !seen.contains(&v) {
+                            seen.push(v);
+                        }
+                    }
+                    items = seen;
+                }
+                _ => items.retain(|v| !j[1..].contains(&v)),
+            }
+            Ok(Val::Json(Value::Array(items)))
+        }
+        Sprig::SortAlpha => {
+            let mut items: Vec<String> = match j[0] {
+                Value::Array(items) => items.iter().filter(|v| !v.is_null()).map(strval).collect(),
+                other => vec![strval(other)],
+            };
+            items.sort();
+            Ok(Val::Json(Value::Array(
+                items.into_iter().map(Value::String).collect(),
+            )))
+        }
+        Sprig::Keys => {
+            // Go returns map order (random): sorted here, as `sprig_sortAlpha` would make it.
+            let mut keys = Vec::new();
+            for d in &j {
+                let Value::Object(m) = d else {
+                    return Err("arguments must be maps".into());
+                };
+                keys.extend(m.keys().cloned().map(Value::String));
+            }
+            keys.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            Ok(Val::Json(Value::Array(keys)))
+        }
+        Sprig::Pick | Sprig::Omit => {
+            let Value::Object(m) = j[0] else {
+                return Err("argument 1 must be a map".into());
+            };
+            let names = (1..j.len()).map(&s).collect::<Result<Vec<_>, _>>()?;
+            let keep = |k: &String| names.contains(k) == (f == Sprig::Pick);
+            let out: Map<String, Value> = m
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Ok(Val::Json(Value::Object(out)))
+        }
+        Sprig::ToJson | Sprig::ToPrettyJson | Sprig::ToRawJson => {
+            let style = crate::value::JsonStyle {
+                pretty: f == Sprig::ToPrettyJson,
+                escape_html: f != Sprig::ToRawJson,
+            };
+            let mut out = String::new();
+            crate::value::write_json(&mut out, j[0], style, 0);
+            str_val(out)
+        }
+        Sprig::FromJson => Ok(Val::Json(serde_json::from_str(&s(0)?).unwrap_or(Value::Null))),
+        Sprig::Max | Sprig::Min => {
+            let pick = |a: i64, b: i64| if f == Sprig::Max { a.max(b) } else { a.min(b) };
+            Ok(Val::Json(Value::from(
+                j[1..].iter().fold(to_i64(j[0]), |a, v| pick(a, to_i64(v))),
+            )))
+        }
+        Sprig::Div | Sprig::Mod => {
+            let (a, b) = (to_i64(j[0]), to_i64(j[1]));
+            let r = if f == Sprig::Div {
+                a.checked_div(b)
+            } else {
+                a.checked_rem(b)
+            };
+            Ok(Val::Json(Value::from(r.ok_or("integer divide by zero")?)))
+        }
+        Sprig::Int => Ok(Val::Json(Value::from(to_i64(j[0])))),
+        Sprig::Until => {
+            let n = int(0)?;
+            if n.unsigned_abs() > 1_000_000 {
+                return Err("more than 1000000 items".into());
+            }
+            let items: Vec<Value> = if n >= 0 {
+                (0..n).map(Value::from).collect()
+            } else {
+                (n + 1..=0).rev().map(Value::from).collect()
+            };
+            Ok(Val::Json(Value::Array(items)))
+        }
+        Sprig::Plural => str_val(if int(2)? == 1 { s(0)? } else { s(1)? }),
+        Sprig::Substr => {
+            let (start, end, text) = (int(0)?, int(1)?, s(2)?);
+            let b = text.as_bytes();
+            let len = b.len() as i64;
+            let out = if start < 0 {
+                b.get(..usize::try_from(end).unwrap_or(usize::MAX))
+            } else if end < 0 || end > len {
+                b.get(start as usize..)
+            } else {
+                b.get(start as usize..end as usize)
+            };
+            let out = out.ok_or("slice bounds out of range")?;
+            str_val(String::from_utf8_lossy(out).into_owned())
+        }
+        Sprig::Cat => {
+            let parts: Vec<String> = j
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| {
+                    let mut p = String::new();
+                    print_json(&mut p, v);
+                    p
+                })
+                .collect();
+            str_val(parts.join(" "))
+        }
         Sprig::RegexMatch => {
             bool_val(crate::text::go_regex(&s(0)?).is_ok_and(|re| re.is_match(&s(1).unwrap_or_default())))
         }
