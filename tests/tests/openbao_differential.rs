@@ -10,8 +10,44 @@ use ferrovault_tests::openbao::DevServer;
 use ferrovault_tests::tools::{bao_bin, our_bin};
 use serde_json::json;
 
+/// The function cases of the template crate (`agent/template/tests/functions/NAME.tpl`, whose
+/// `.out` files hold what `bao agent` wrote): every consul-template function and action we support
+/// appears in one of them or in [`templates`].
+fn function_cases() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/template/tests/functions");
+    let mut cases: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tpl"))
+        .map(|p| {
+            let name = format!("fn-{}.txt", p.file_stem().unwrap().to_string_lossy());
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 11,
+        "the function cases are missing from {}",
+        dir.display()
+    );
+    cases
+}
+
 /// (file name, template text). Every one renders without error on both agents.
-fn templates() -> Vec<(&'static str, String)> {
+///
+/// `timestamp` reads the clock: only layouts coarser than a month are compared here (both agents
+/// run within seconds of each other); its other layouts are pinned against a fixed time in the
+/// template crate's unit tests.
+fn templates() -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = builtin_templates()
+        .into_iter()
+        .map(|(n, t)| (n.to_owned(), t))
+        .collect();
+    all.extend(function_cases());
+    all
+}
+
+fn builtin_templates() -> Vec<(&'static str, String)> {
     let seed = "{{- with secret \"secret/my-secret\" -}}\npostgresql://{{ .Data.username }}:{{ .Data.password }}@postgres:5432/wizard\n{{- end }}";
     vec![
         ("seed-annotation.txt", format!("{seed}\n")),
@@ -37,6 +73,9 @@ fn templates() -> Vec<(&'static str, String)> {
         ("env.txt", "home={{ env \"FV_DIFF\" }} none=[{{ env \"FV_DIFF_UNSET\" }}]".to_owned()),
         ("strings.txt", "{{ \"  padded  \" | trimSpace }}|{{ \"Hello\" | toLower }}|{{ contains \"ell\" \"Hello\" }}|{{ \"a.b\" | replaceAll \".\" \"-\" }}|{{ \"czNjcjN0\" | base64Decode }}".to_owned()),
         ("numbers.txt", "{{ with secret \"kv2/typed\" }}{{ printf \"%d|%5.2f|%v|%x\" 42 3.14159 .Data.data.arr 255 }}{{ end }}".to_owned()),
+        ("secrets.txt", "{{ range secrets \"secret/\" }}{{ . }};{{ end }}|{{ range secrets \"kv2/\" }}{{ . }};{{ end }}".to_owned()),
+        ("timestamp.txt", "{{ timestamp \"2006-01 January Jan 06 MST Z07:00 -0700\" }}|{{ len timestamp }}|{{ len (timestamp \"unix\") }}".to_owned()),
+        ("core-funcs.txt", r#"{{ trim "xy" "xyaxy" }}|{{ trimPrefix "a" "aab" }}|{{ trimSuffix "b" "abb" }}|{{ parseBool "true" }}|{{ parseInt "-42" }}|{{ parseUint "7" }}|{{ parseFloat "2.5" }}|{{ range loop 2 4 }}{{ . }}{{ end }}|{{ minimum 3 2 }}|{{ maximum 3 2 }}|{{ add 1 2 }}|{{ subtract 1 5 }}|{{ multiply 2 3 }}|{{ divide 2 9 }}|{{ modulo 4 9 }}|{{ toUnescapedJSON (parseJSON `{"h":"<&>"}`) }}|{{ toUnescapedJSONPretty (parseJSON `{"a":[1]}`) }}|{{ html "<a&'>" }}|{{ urlquery "a b&c" }}|{{ print "a" 1 2 "b" }}|{{ println "x" }}|{{ "ab?" | base64URLEncode }}|{{ "YWI_" | base64URLDecode }}|{{ envOrDefault "FV_DIFF_UNSET" "dflt" }}|{{ mustEnv "FV_DIFF" }}|{{ in (parseJSON `["a"]`) "a" }}|{{ not false }}|{{ ne 1 2 }}|{{ lt 1 2 }}|{{ le 2 2 }}|{{ gt 1 2 }}|{{ ge 2 2 }}|{{ index (parseJSON `{"k":["v"]}`) "k" 0 }}"#.to_owned()),
     ]
 }
 
@@ -55,6 +94,15 @@ fn setup(bao: &DevServer) -> (String, String) {
         "nul": null, "key-with-dash": "d", "html": "<a&b>"
     });
     bao.setup(&["kv", "put", "kv2/typed", "-"], Some(&typed.to_string()))
+        .unwrap();
+    // The secret of the template crate's function cases (agent/template/tests/functions.rs).
+    let fn_data = json!({
+        "num": 42, "pi": 3.25, "big": 1e21, "neg": -7, "flag": true, "arr": ["x", "y"],
+        "nested": {"b": [1, "two", {"c": null}], "a": "z"}, "nul": null, "empty": "",
+        "multi": "line1\nline2", "quoted": "yes", "colon": "a: b", "html": "<a&b>", "spaces": " lead",
+        "num_str": "123", "emptymap": {}, "emptylist": [], "path/to/key": "v1", "path/other": "v2"
+    });
+    bao.setup(&["kv", "put", "kv2/fn", "-"], Some(&fn_data.to_string()))
         .unwrap();
     bao.policy_for("diff", &["secret/*", "kv2/*"], &["read", "list"])
         .unwrap();
@@ -157,6 +205,7 @@ fn ferrovault_agent_renders_the_same_bytes_as_bao_agent() {
 
     let mut differences = Vec::new();
     for (name, _) in templates() {
+        let name = name.as_str();
         let want =
             std::fs::read(peer_out.join(name)).unwrap_or_else(|e| panic!("peer did not write {name}: {e}"));
         let got =

@@ -6,15 +6,26 @@ use serde_json::Value;
 
 use crate::funcs::{Func, range_items};
 use crate::lex::error_at;
-use crate::parse::{Cmd, Expr, Node, Pipe};
+use crate::parse::{Cmd, Expr, Node, Pipe, Tree};
 use crate::value::{CERT_FIELDS, SECRET_FIELDS, Val, cost, print_val, struct_field_default};
 use crate::{DataSource, Dependency, Limits, TemplateError};
 
 type Result<T> = std::result::Result<T, TemplateError>;
 
+/// How a list of nodes ended: normally, or at a `break`/`continue` for the enclosing `range`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
 /// State of one render pass.
 pub(crate) struct Exec<'a> {
     src: &'a str,
+    defs: &'a BTreeMap<String, Vec<Node>>,
+    /// `template` calls in progress (bounded by [`Limits::max_depth`]).
+    calls: usize,
     missing_key_error: bool,
     data: &'a dyn DataSource,
     /// Dependencies that had no data in this pass.
@@ -31,12 +42,15 @@ pub(crate) struct Exec<'a> {
 impl<'a> Exec<'a> {
     pub(crate) fn new(
         src: &'a str,
+        defs: &'a BTreeMap<String, Vec<Node>>,
         missing_key_error: bool,
         data: &'a dyn DataSource,
         limits: &'a Limits,
     ) -> Self {
         Self {
             src,
+            defs,
+            calls: 0,
             missing_key_error,
             data,
             missing: BTreeSet::new(),
@@ -82,7 +96,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Executes a node list with `dot` as `.`.
-    pub(crate) fn walk(&mut self, nodes: &[Node], dot: &Val) -> Result<()> {
+    pub(crate) fn walk(&mut self, nodes: &[Node], dot: &Val) -> Result<Flow> {
         for node in nodes {
             self.step(1)?;
             match node {
@@ -107,24 +121,65 @@ impl<'a> Exec<'a> {
                     let mark = self.vars.len();
                     self.at = pipe.cmds.first().map_or(self.at, |c| c.off);
                     let v = self.pipe(dot, pipe)?;
-                    if v.truth() {
+                    let flow = if v.truth() {
                         if *with {
-                            self.walk(body, &v)?;
+                            self.walk(body, &v)?
                         } else {
-                            self.walk(body, dot)?;
+                            self.walk(body, dot)?
                         }
                     } else if let Some(e) = else_ {
-                        self.walk(e, dot)?;
-                    }
+                        self.walk(e, dot)?
+                    } else {
+                        Flow::Normal
+                    };
                     self.vars.truncate(mark);
+                    if flow != Flow::Normal {
+                        return Ok(flow);
+                    }
                 }
-                Node::Range { pipe, body, else_ } => self.range(dot, pipe, body, else_.as_deref())?,
+                Node::Range { pipe, body, else_ } => {
+                    let flow = self.range(dot, pipe, body, else_.as_deref())?;
+                    if flow != Flow::Normal {
+                        return Ok(flow);
+                    }
+                }
+                Node::Template { off, name, pipe } => self.template(dot, *off, name, pipe.as_ref())?,
+                Node::Break => return Ok(Flow::Break),
+                Node::Continue => return Ok(Flow::Continue),
             }
         }
-        Ok(())
+        Ok(Flow::Normal)
     }
 
-    fn range(&mut self, dot: &Val, pipe: &Pipe, body: &[Node], else_: Option<&[Node]>) -> Result<()> {
+    /// `{{template "name" pipeline}}`: the definition, run with the pipeline's value as `.` and `$`.
+    fn template(&mut self, dot: &Val, off: usize, name: &str, pipe: Option<&Pipe>) -> Result<()> {
+        self.at = off;
+        let Some(body) = self.defs.get(name) else {
+            return Err(self.err(off, format!("no such template {name:?}")));
+        };
+        let data = match pipe {
+            Some(p) => self.pipe_value(dot, p)?,
+            None => Val::Invalid,
+        };
+        if self.calls >= self.limits.max_depth {
+            return Err(self.err(
+                off,
+                format!(
+                    "templates called within each other more than {} deep {}",
+                    self.limits.max_depth,
+                    crate::NESTING_LIMIT
+                ),
+            ));
+        }
+        let vars = std::mem::replace(&mut self.vars, vec![("$".to_owned(), data.clone())]);
+        self.calls += 1;
+        let result = self.walk(body, &data);
+        self.calls -= 1;
+        self.vars = vars;
+        result.map(|_| ())
+    }
+
+    fn range(&mut self, dot: &Val, pipe: &Pipe, body: &[Node], else_: Option<&[Node]>) -> Result<Flow> {
         let mark = self.vars.len();
         let v = self.pipe_value(dot, pipe)?;
         for name in &pipe.decl {
@@ -134,7 +189,7 @@ impl<'a> Exec<'a> {
         let items = match &v {
             Val::Pending => {
                 self.vars.truncate(mark);
-                return Ok(());
+                return Ok(Flow::Normal);
             }
             Val::Invalid => Vec::new(),
             Val::Json(j) => range_items(j)
@@ -147,7 +202,12 @@ impl<'a> Exec<'a> {
             }
         };
         if let (true, Some(e)) = (items.is_empty(), else_) {
-            self.walk(e, dot)?;
+            // `break`/`continue` in a range's else belong to an enclosing range.
+            let flow = self.walk(e, dot)?;
+            if flow != Flow::Normal {
+                self.vars.truncate(mark);
+                return Ok(flow);
+            }
         }
         let declared = mark + pipe.decl.len();
         for (key, elem) in items {
@@ -161,16 +221,27 @@ impl<'a> Exec<'a> {
                 }
                 _ => {}
             }
-            self.walk(body, &Val::Json(elem))?;
+            let flow = self.walk(body, &Val::Json(elem))?;
             self.vars.truncate(declared);
+            if flow == Flow::Break {
+                break;
+            }
         }
         self.vars.truncate(mark);
-        Ok(())
+        Ok(Flow::Normal)
     }
 
     /// Evaluates a pipeline and declares its variables.
     fn pipe(&mut self, dot: &Val, pipe: &Pipe) -> Result<Val> {
         let v = self.pipe_value(dot, pipe)?;
+        if pipe.assign {
+            for name in &pipe.decl {
+                if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    slot.1 = v.clone();
+                }
+            }
+            return Ok(v);
+        }
         for name in &pipe.decl {
             self.vars.push((name.clone(), v.clone()));
         }
@@ -432,26 +503,35 @@ pub(crate) fn dependency(func: Func, args: &[Value]) -> std::result::Result<Depe
 }
 
 /// Dependencies of calls whose arguments are all literals, in source order, without duplicates.
-pub(crate) fn static_dependencies(nodes: &[Node]) -> Vec<Dependency> {
+pub(crate) fn static_dependencies(tree: &Tree) -> Vec<Dependency> {
+    let mut found = node_dependencies(&tree.nodes);
+    for body in tree.defs.values() {
+        found.extend(node_dependencies(body));
+    }
+    let mut seen = BTreeSet::new();
+    found.retain(|d| seen.insert(d.clone()));
+    found
+}
+
+fn node_dependencies(nodes: &[Node]) -> Vec<Dependency> {
     let mut found = Vec::new();
     for node in nodes {
         match node {
-            Node::Text(_) => {}
+            Node::Text(_) | Node::Break | Node::Continue | Node::Template { pipe: None, .. } => {}
+            Node::Template { pipe: Some(p), .. } => pipe_deps(p, &mut found),
             Node::Action(p) => pipe_deps(p, &mut found),
             Node::Cond {
                 pipe, body, else_, ..
             }
             | Node::Range { pipe, body, else_ } => {
                 pipe_deps(pipe, &mut found);
-                found.extend(static_dependencies(body));
+                found.extend(node_dependencies(body));
                 if let Some(e) = else_ {
-                    found.extend(static_dependencies(e));
+                    found.extend(node_dependencies(e));
                 }
             }
         }
     }
-    let mut seen = BTreeSet::new();
-    found.retain(|d| seen.insert(d.clone()));
     found
 }
 

@@ -63,8 +63,25 @@ pub(crate) enum Func {
     Minimum,
     Maximum,
     Loop,
-    SprigDefault,
+    RegexMatch,
+    RegexReplaceAll,
+    Md5sum,
+    HmacSha256Hex,
+    ContainsAll,
+    ContainsAny,
+    ContainsNone,
+    ContainsNotAll,
+    SplitToMap,
+    ExplodeMap,
+    MergeMap,
+    MergeMapWithOverride,
+    ToYaml,
+    ParseYaml,
+    /// A `sprig_*` function.
+    Sprig(Sprig),
 }
+
+use crate::sprig::Sprig;
 
 /// Name, function, minimum and maximum argument count (`None` = variadic).
 const TABLE: &[(&str, Func, usize, Option<usize>)] = &[
@@ -127,32 +144,49 @@ const TABLE: &[(&str, Func, usize, Option<usize>)] = &[
     ("minimum", Func::Minimum, 2, Some(2)),
     ("maximum", Func::Maximum, 2, Some(2)),
     ("loop", Func::Loop, 1, Some(2)),
-    ("sprig_default", Func::SprigDefault, 1, None),
+    ("regexMatch", Func::RegexMatch, 2, Some(2)),
+    ("regexReplaceAll", Func::RegexReplaceAll, 3, Some(3)),
+    ("md5sum", Func::Md5sum, 1, Some(1)),
+    ("hmacSHA256Hex", Func::HmacSha256Hex, 2, Some(2)),
+    ("containsAll", Func::ContainsAll, 2, Some(2)),
+    ("containsAny", Func::ContainsAny, 2, Some(2)),
+    ("containsNone", Func::ContainsNone, 2, Some(2)),
+    ("containsNotAll", Func::ContainsNotAll, 2, Some(2)),
+    ("splitToMap", Func::SplitToMap, 3, Some(3)),
+    ("explodeMap", Func::ExplodeMap, 1, Some(1)),
+    ("mergeMap", Func::MergeMap, 2, Some(2)),
+    ("mergeMapWithOverride", Func::MergeMapWithOverride, 2, Some(2)),
+    ("toYAML", Func::ToYaml, 1, Some(1)),
+    ("parseYAML", Func::ParseYaml, 1, Some(1)),
 ];
+
+/// Every entry: the core table, then the sprig functions.
+fn entries() -> impl Iterator<Item = (&'static str, Func, usize, Option<usize>)> {
+    TABLE.iter().copied().chain(
+        crate::sprig::TABLE
+            .iter()
+            .map(|&(n, f, min, max)| (n, Func::Sprig(f), min, max)),
+    )
+}
 
 /// Names of every supported function, for documentation and the handlebars registry.
 pub(crate) fn all() -> impl Iterator<Item = (&'static str, Func)> {
-    TABLE.iter().map(|(n, f, _, _)| (*n, *f))
+    entries().map(|(n, f, _, _)| (n, f))
 }
 
 impl Func {
     pub(crate) fn lookup(name: &str) -> Option<Func> {
-        TABLE.iter().find(|(n, ..)| *n == name).map(|(_, f, ..)| *f)
+        entries().find(|(n, ..)| *n == name).map(|(_, f, ..)| f)
     }
 
     pub(crate) fn name(self) -> &'static str {
-        TABLE
-            .iter()
-            .find(|(_, f, ..)| *f == self)
-            .map_or("?", |(n, ..)| n)
+        entries().find(|(_, f, ..)| *f == self).map_or("?", |(n, ..)| n)
     }
 
     /// Checks the number of arguments (the piped value included).
     pub(crate) fn check_arity(self, n: usize) -> Result<(), String> {
-        let (_, _, min, max) = TABLE
-            .iter()
+        let (_, _, min, max) = entries()
             .find(|(_, f, ..)| *f == self)
-            .copied()
             .unwrap_or(("", self, 0, None));
         let ok = n >= min && max.is_none_or(|m| n <= m);
         if ok {

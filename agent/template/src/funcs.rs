@@ -168,7 +168,7 @@ impl Args {
             }
             Func::ToUpper => Self::ok_str(self.str(0)?.to_uppercase()),
             Func::ToLower => Self::ok_str(self.str(0)?.to_lowercase()),
-            Func::ToTitle => Self::ok_str(title(&self.str(0)?)),
+            Func::ToTitle => Self::ok_str(crate::text::to_title(&self.str(0)?)),
             Func::ReplaceAll => {
                 let (from, to, s) = (self.str(0)?, self.str(1)?, self.str(2)?);
                 let count = if from.is_empty() {
@@ -210,18 +210,24 @@ impl Args {
                 self.fits(parts.iter().map(String::len).sum::<usize>().saturating_add(seps))?;
                 Self::ok_str(parts.join(&sep))
             }
-            Func::Contains => self.contains(self.json(1), self.json(0)),
-            Func::In => self.contains(self.json(0), self.json(1)),
+            Func::Contains => Ok(Val::Json(Value::Bool(crate::collections::go_in(
+                self.json(1),
+                self.json(0),
+            )))),
+            Func::In => Ok(Val::Json(Value::Bool(crate::collections::go_in(
+                self.json(0),
+                self.json(1),
+            )))),
             Func::Timestamp => {
-                let now = std::time::SystemTime::now()
+                let (now, nanos) = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
+                    .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
                 let format = if self.args.is_empty() {
                     None
                 } else {
                     Some(self.str(0)?)
                 };
-                crate::util::timestamp(now, format.as_deref())
+                crate::util::timestamp(now, nanos, format.as_deref())
                     .map(|s| Val::Json(Value::String(s)))
                     .map_err(|e| self.err(e))
             }
@@ -317,15 +323,64 @@ impl Args {
                 }
                 Ok(Val::Json(Value::Array((start..stop).map(Value::from).collect())))
             }
-            Func::SprigDefault => {
-                let given = self.args.get(1).map(|v| v.truth()).unwrap_or(false);
-                let mut args = self.args;
-                Ok(if given {
-                    args.swap_remove(1)
-                } else {
-                    args.swap_remove(0)
-                })
+            Func::Sprig(s) => crate::sprig::call(s, self.args, self.max_len)
+                .map_err(|e| format!("{name}: {e}", name = self.name)),
+            Func::RegexMatch => {
+                let re = crate::text::go_regex(&self.str(0)?).map_err(|e| self.err(e))?;
+                Ok(Val::Json(Value::Bool(re.is_match(&self.str(1)?))))
             }
+            Func::RegexReplaceAll => {
+                let re = crate::text::go_regex(&self.str(0)?).map_err(|e| self.err(e))?;
+                let (repl, s) = (self.str(1)?, self.str(2)?);
+                crate::text::regex_replace_all(&re, &s, &repl, self.max_len)
+                    .map(|r| Val::Json(Value::String(r)))
+                    .map_err(|e| self.err(e))
+            }
+            Func::Md5sum => Self::ok_str(crate::text::md5_hex(self.str(0)?.as_bytes())),
+            Func::HmacSha256Hex => {
+                let (message, key) = (self.str(0)?, self.str(1)?);
+                Self::ok_str(crate::text::hmac_sha256_hex(message.as_bytes(), key.as_bytes()))
+            }
+            Func::ContainsAll | Func::ContainsAny | Func::ContainsNone | Func::ContainsNotAll => {
+                let Value::Array(needles) = self.json(0) else {
+                    return Err(self.err("argument 1 must be a list"));
+                };
+                let (ret_true, invert) = match f {
+                    Func::ContainsAll => (true, true),
+                    Func::ContainsAny => (false, false),
+                    Func::ContainsNone => (true, false),
+                    _ => (false, true),
+                };
+                let found = crate::collections::contains_some(needles, self.json(1), ret_true, invert);
+                Ok(Val::Json(Value::Bool(found)))
+            }
+            Func::SplitToMap => Ok(Val::Json(crate::text::split_to_map(
+                &self.str(0)?,
+                &self.str(1)?,
+                &self.str(2)?,
+            ))),
+            Func::ExplodeMap => {
+                let Value::Object(m) = self.json(0) else {
+                    return Err(self.err("argument 1 must be a map"));
+                };
+                crate::collections::explode_map(m)
+                    .map(Val::Json)
+                    .map_err(|e| self.err(e))
+            }
+            Func::MergeMap | Func::MergeMapWithOverride => {
+                let (Value::Object(dst), Value::Object(src)) = (self.json(0), self.json(1)) else {
+                    return Err(self.err("both arguments must be maps"));
+                };
+                let mut merged = dst.clone();
+                crate::collections::merge_map(&mut merged, src, f == Func::MergeMapWithOverride);
+                Ok(Val::Json(Value::Object(merged)))
+            }
+            Func::ToYaml => crate::yaml::to_yaml(self.json(0), self.max_len)
+                .map(|s| Val::Json(Value::String(s)))
+                .map_err(|e| self.err(e)),
+            Func::ParseYaml => crate::yaml::parse_yaml(&self.str(0)?)
+                .map(Val::Json)
+                .map_err(|e| self.err(e)),
             Func::Secret
             | Func::Secrets
             | Func::PkiCert
@@ -366,26 +421,9 @@ impl Args {
         }
         Ok(Val::Json(cur.clone()))
     }
-
-    fn contains(&self, haystack: &Value, needle: &Value) -> FuncResult {
-        let found = match haystack {
-            Value::String(h) => match needle {
-                Value::String(n) => h.contains(n.as_str()),
-                _ => return Err(self.err("needle must be a string when the haystack is a string")),
-            },
-            Value::Array(items) => items.iter().any(|i| compare_eq(i, needle).unwrap_or(false)),
-            Value::Object(m) => match needle {
-                Value::String(n) => m.contains_key(n),
-                _ => false,
-            },
-            Value::Null => false,
-            other => return Err(self.err(format!("cannot search in type {}", json_type_name(other)))),
-        };
-        Ok(Val::Json(Value::Bool(found)))
-    }
 }
 
 pub(crate) use crate::ops::{
     Num, arith, compare_eq, compare_ord, go_replace_all, go_sprint_args, html_escape, num, query_escape,
-    range_items, title,
+    range_items,
 };

@@ -28,31 +28,30 @@
 //! Compiling and rendering stay within [`Limits`] (template size, nesting depth, steps, output size),
 //! so that no template can overflow a 2 MiB thread stack, spin or exhaust memory.
 //!
+//! # Supported
+//!
+//! Every action of Go's `text/template` (`if`, `with`, `range` with `break`/`continue`, `else if`,
+//! `else with`, `$x := …`, `$x = …`, `define`, `template`, `block`) and every function of OpenBao
+//! 2.7.2's agent (consul-template) that needs neither Consul nor a process, file write or network,
+//! plus a deterministic `sprig_*` set: the list is in `func.rs` and `sprig.rs` (and the README).
+//!
 //! # Not supported (compile-time error naming the construct)
 //!
-//! `define`, `template`, `block`, `break`, `continue`, variable reassignment (`$x = …`), and every
-//! function not in consul-template's list below, e.g. `call`, `plugin`, `writeToFile`,
-//! `executeTemplate`, `scratch`, `regexMatch`, `regexReplaceAll`, `sockaddr`, `spew_*` and
-//! `sprig_*` other than `sprig_default`.
-//!
-//! Supported functions: `secret`, `secrets`, `pkiCert`, `file`, `env`, `mustEnv`, `envOrDefault`,
-//! `and`, `or`, `not`, `index`, `len`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `print`, `printf`,
-//! `println`, `html`, `urlquery`, `toJSON`, `toJSONPretty`, `toUnescapedJSON`,
-//! `toUnescapedJSONPretty`, `base64Encode`, `base64Decode`, `base64URLEncode`, `base64URLDecode`,
-//! `trimSpace`, `trim`, `trimPrefix`, `trimSuffix`, `toUpper`, `toLower`, `toTitle`, `replaceAll`,
-//! `split`, `join`, `contains`, `in`, `timestamp`, `parseJSON`, `parseBool`, `parseInt`,
-//! `parseUint`, `parseFloat`, `indent`, `sha256Hex`, `add`, `subtract`, `multiply`, `divide`,
-//! `modulo`, `minimum`, `maximum`, `loop`, `sprig_default`.
+//! `plugin`, `writeToFile`, `executeTemplate`, `scratch`, `sockaddr`, `spew_*`, `toTOML`, `call`,
+//! and the `sprig_*` functions not in `sprig.rs`.
 //!
 //! # Known differences from Go
 //!
 //! Numbers are JSON numbers, not Go's `json.Number` strings: they compare and compute as numbers
 //! (`eq .Data.n 42` is true where Go reports incompatible types) and a zero is false in `if`.
+//! `mergeMap` returns a copy (Go changes its first argument). `parseYAML` reads YAML 1.2 into
+//! string-keyed maps (Go: YAML 1.1, typed keys).
 //! Errors that happen while a dependency is still missing are not reported: the pass is
 //! [`Rendered::Incomplete`] and the error, if real, surfaces once the data is there.
 
 #![deny(missing_docs)]
 
+mod collections;
 mod exec;
 mod func;
 mod funcs;
@@ -62,8 +61,11 @@ mod num;
 mod ops;
 mod parse;
 mod printf;
+mod sprig;
+mod text;
 mod util;
 mod value;
+mod yaml;
 
 use std::collections::BTreeSet;
 
@@ -249,7 +251,7 @@ pub struct Compiled {
 enum Kind {
     Go {
         src: String,
-        nodes: Vec<parse::Node>,
+        tree: parse::Tree,
         error_on_missing_key: bool,
         static_deps: Vec<Dependency>,
     },
@@ -307,11 +309,11 @@ impl Compiled {
 
     fn compile_go(src: &TemplateSource<'_>, limits: &Limits) -> Result<Kind, TemplateError> {
         let items = lex::lex(src.text, src.left_delim, src.right_delim)?;
-        let nodes = parse::parse(src.text, items, limits.max_depth)?;
-        let static_deps = exec::static_dependencies(&nodes);
+        let tree = parse::parse(src.text, items, limits.max_depth)?;
+        let static_deps = exec::static_dependencies(&tree);
         Ok(Kind::Go {
             src: src.text.to_owned(),
-            nodes,
+            tree,
             error_on_missing_key: src.error_on_missing_key,
             static_deps,
         })
@@ -350,12 +352,12 @@ impl Compiled {
         match &self.kind {
             Kind::Go {
                 src,
-                nodes,
+                tree,
                 error_on_missing_key,
                 ..
             } => {
-                let mut exec = exec::Exec::new(src, *error_on_missing_key, data, &self.limits);
-                let result = exec.walk(nodes, &value::Val::Invalid);
+                let mut exec = exec::Exec::new(src, &tree.defs, *error_on_missing_key, data, &self.limits);
+                let result = exec.walk(&tree.nodes, &value::Val::Invalid);
                 if !exec.missing.is_empty() {
                     // An error may come from the missing data itself; report it once data is there.
                     return Ok(Rendered::Incomplete {

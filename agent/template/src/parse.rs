@@ -24,12 +24,31 @@ pub(crate) enum Node {
         body: Vec<Node>,
         else_: Option<Vec<Node>>,
     },
+    /// `{{ template "name" pipeline }}` (and the call half of `block`).
+    Template {
+        off: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
+    /// `{{ break }}` inside a `range`.
+    Break,
+    /// `{{ continue }}` inside a `range`.
+    Continue,
 }
 
-/// `$x := cmd | cmd …`
+/// A parsed template: its body and the templates it defines (`define`, `block`).
+#[derive(Debug, Default)]
+pub(crate) struct Tree {
+    pub nodes: Vec<Node>,
+    pub defs: std::collections::BTreeMap<String, Vec<Node>>,
+}
+
+/// `$x := cmd | cmd …` (or `$x = …` when `assign`)
 #[derive(Debug)]
 pub(crate) struct Pipe {
     pub decl: Vec<String>,
+    /// `$x = …`: sets a declared variable instead of declaring one.
+    pub assign: bool,
     pub cmds: Vec<Cmd>,
 }
 
@@ -92,20 +111,28 @@ struct Parser<'s> {
     /// Current nesting of blocks and parentheses (parsing and executing recurse on it).
     depth: usize,
     max_depth: usize,
+    /// How many `range` bodies enclose the list being parsed (`break`/`continue` need one).
+    ranges: usize,
+    /// Parsing a `define`/`block` body (another `define` may not start there).
+    in_define: bool,
+    defs: std::collections::BTreeMap<String, Vec<Node>>,
 }
 
 /// Parses lexed items into nodes, refusing nesting deeper than `max_depth`.
-pub(crate) fn parse(src: &str, items: Vec<Item>, max_depth: usize) -> Result<Vec<Node>, TemplateError> {
+pub(crate) fn parse(src: &str, items: Vec<Item>, max_depth: usize) -> Result<Tree, TemplateError> {
     let mut p = Parser {
         src,
         items: items.into_iter(),
         vars: vec!["$".to_owned()],
         depth: 0,
         max_depth,
+        ranges: 0,
+        in_define: false,
+        defs: std::collections::BTreeMap::new(),
     };
     let (nodes, end) = p.list()?;
     match end {
-        ListEnd::Eof => Ok(nodes),
+        ListEnd::Eof => Ok(Tree { nodes, defs: p.defs }),
         ListEnd::Action => Err(p.err(0, "unexpected {{end}}")),
         ListEnd::Else { off, .. } => Err(p.err(off, "unexpected {{else}}")),
     }
@@ -167,9 +194,25 @@ impl Parser<'_> {
                     let k = *k;
                     nodes.push(self.control(k, off, &toks[1..])?);
                 }
-                TokKind::Keyword(k) => {
-                    return Err(self.err(first.off, format!("{:?} is not supported", k.name())));
+                TokKind::Keyword(k @ (Keyword::Break | Keyword::Continue)) => {
+                    if let Some(extra) = toks.get(1) {
+                        let what = extra.kind.describe();
+                        return Err(self.err(extra.off, format!("unexpected {what} in {}", k.name())));
+                    }
+                    if self.ranges == 0 {
+                        return Err(
+                            self.err(first.off, format!("{{{{{}}}}} outside {{{{range}}}}", k.name()))
+                        );
+                    }
+                    nodes.push(if *k == Keyword::Break {
+                        Node::Break
+                    } else {
+                        Node::Continue
+                    });
                 }
+                TokKind::Keyword(Keyword::Define) => self.define(off, &toks[1..])?,
+                TokKind::Keyword(Keyword::Template) => nodes.push(self.template(off, &toks[1..], false)?),
+                TokKind::Keyword(Keyword::Block) => nodes.push(self.template(off, &toks[1..], true)?),
                 _ => {
                     let pipe = self.pipeline(&toks, off, false)?;
                     nodes.push(Node::Action(pipe));
@@ -189,7 +232,11 @@ impl Parser<'_> {
     fn control_body(&mut self, kind: Keyword, off: usize, toks: &[Tok]) -> Result<Node, TemplateError> {
         let mark = self.vars.len();
         let pipe = self.pipeline(toks, off, kind == Keyword::Range)?;
-        let (body, end) = self.list()?;
+        let in_range = usize::from(kind == Keyword::Range);
+        self.ranges += in_range;
+        let body = self.list();
+        self.ranges -= in_range;
+        let (body, end) = body?;
         let else_ = match end {
             ListEnd::Eof => {
                 return Err(self.err(
@@ -232,9 +279,99 @@ impl Parser<'_> {
         })
     }
 
+    /// `{{define "name"}}…{{end}}`: only at the top level, like Go.
+    fn define(&mut self, off: usize, toks: &[Tok]) -> Result<(), TemplateError> {
+        if self.depth > 0 || self.in_define {
+            return Err(self.err(off, "{{define}} is only allowed at the top level"));
+        }
+        let name = match toks {
+            [
+                Tok {
+                    kind: TokKind::Str(name),
+                    ..
+                },
+            ] => name.clone(),
+            _ => return Err(self.err(off, "{{define}} takes one string literal: the template's name")),
+        };
+        let body = self.template_body(off, "define")?;
+        self.add_definition(off, name, body)
+    }
+
+    /// `{{template "name" pipeline}}`, or `{{block "name" pipeline}}…{{end}}` (`block`): a
+    /// definition and a call in one.
+    fn template(&mut self, off: usize, toks: &[Tok], block: bool) -> Result<Node, TemplateError> {
+        let keyword = if block { "block" } else { "template" };
+        let Some(Tok {
+            kind: TokKind::Str(name),
+            ..
+        }) = toks.first()
+        else {
+            return Err(self.err(
+                off,
+                format!("{{{{{keyword}}}}} needs a string literal: the template's name"),
+            ));
+        };
+        let name = name.clone();
+        let pipe = match toks.len() {
+            1 => None,
+            _ => Some(self.pipeline(&toks[1..], off, false)?),
+        };
+        if let Some(p) = &pipe
+            && !p.decl.is_empty()
+        {
+            return Err(self.err(off, format!("{{{{{keyword}}}}} cannot declare variables")));
+        }
+        if block {
+            if pipe.is_none() {
+                return Err(self.err(off, "{{block}} needs a pipeline after the name"));
+            }
+            self.enter(off)?;
+            let body = self.template_body(off, "block");
+            self.depth -= 1;
+            self.add_definition(off, name.clone(), body?)?;
+        }
+        Ok(Node::Template { off, name, pipe })
+    }
+
+    /// The body of a `define` or `block`, up to its `{{end}}`, in a scope of its own.
+    fn template_body(&mut self, off: usize, keyword: &str) -> Result<Vec<Node>, TemplateError> {
+        let vars = std::mem::replace(&mut self.vars, vec!["$".to_owned()]);
+        let (ranges, in_define) = (self.ranges, self.in_define);
+        (self.ranges, self.in_define) = (0, true);
+        let body = self.list();
+        (self.vars, self.ranges, self.in_define) = (vars, ranges, in_define);
+        match body? {
+            (nodes, ListEnd::Action) => Ok(nodes),
+            (_, ListEnd::Eof) => {
+                Err(self.err(off, format!("unexpected EOF: {keyword:?} has no {{{{end}}}}")))
+            }
+            (_, ListEnd::Else { off, .. }) => Err(self.err(off, "unexpected {{else}}")),
+        }
+    }
+
+    /// Go keeps the later of two definitions when one of them is empty, and refuses two bodies.
+    fn add_definition(&mut self, off: usize, name: String, body: Vec<Node>) -> Result<(), TemplateError> {
+        let blank = |nodes: &[Node]| {
+            nodes
+                .iter()
+                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        };
+        match self.defs.get(&name) {
+            Some(old) if !blank(old) && !blank(&body) => {
+                Err(self.err(off, format!("template: multiple definition of template {name:?}")))
+            }
+            Some(old) if blank(&body) && !blank(old) => Ok(()),
+            _ => {
+                self.defs.insert(name, body);
+                Ok(())
+            }
+        }
+    }
+
     /// A whole action's pipeline, with an optional declaration.
     fn pipeline(&mut self, toks: &[Tok], off: usize, range: bool) -> Result<Pipe, TemplateError> {
         let mut decl = Vec::new();
+        let mut assign = false;
         let mut rest = toks;
         if let [
             Tok {
@@ -250,11 +387,16 @@ impl Parser<'_> {
                     decl.push(v.clone());
                     rest = &toks[2..];
                 }
+                TokKind::Assign if !range => {
+                    if !self.vars.iter().any(|d| d == v) {
+                        return Err(self.err(toks[0].off, format!("undefined variable {v:?}")));
+                    }
+                    decl.push(v.clone());
+                    assign = true;
+                    rest = &toks[2..];
+                }
                 TokKind::Assign => {
-                    return Err(self.err(
-                        toks[0].off,
-                        format!("variable assignment \"{v} = …\" is not supported"),
-                    ));
+                    return Err(self.err(next.off, "range can only initialize variables with \":=\""));
                 }
                 TokKind::Comma if range => {
                     if let [
@@ -294,8 +436,10 @@ impl Parser<'_> {
                 return Err(self.err(off, "cannot declare \"$\""));
             }
         }
-        self.vars.extend(decl.iter().cloned());
-        Ok(Pipe { decl, cmds })
+        if !assign {
+            self.vars.extend(decl.iter().cloned());
+        }
+        Ok(Pipe { decl, assign, cmds })
     }
 
     /// Commands separated by `|`, until the end of the tokens or (inside parentheses) a `)`.
@@ -395,6 +539,7 @@ impl Parser<'_> {
                 let cmds = cmds?;
                 Expr::Paren(Box::new(Pipe {
                     decl: Vec::new(),
+                    assign: false,
                     cmds,
                 }))
             }

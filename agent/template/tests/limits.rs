@@ -189,3 +189,47 @@ fn fuzz_findings_stay_fixed() {
         assert!(err.message.contains("wrong number of args"), "{text}: {err}");
     }
 }
+
+#[test]
+fn new_functions_stay_within_the_output_and_nesting_limits() {
+    let limits = Limits {
+        max_output_bytes: 1000,
+        ..Limits::DEFAULT
+    };
+    let render = |t: &str| {
+        Compiled::compile_with_limits(&TemplateSource::new(t), limits)
+            .unwrap()
+            .render(&std::collections::BTreeMap::new())
+    };
+    for t in [
+        r#"{{ regexReplaceAll "" "ab$0" (sprig_repeat 900 "0") }}"#,
+        r#"{{ regexReplaceAll "0+" "$0$0$0" (sprig_repeat 900 "0") }}"#,
+        r#"{{ regexReplaceAll "(x)" "0123456789" (sprig_repeat 500 "x") }}"#,
+        r#"{{ sprig_repeat 1001 "a" }}"#,
+        r#"{{ sprig_indent 900 "a\nb" }}"#,
+        r#"{{ sprig_replace "a" "0123456789" (sprig_repeat 200 "a") }}"#,
+        r#"{{ toYAML (printf "%s\t" (sprig_repeat 998 "0")) }}"#,
+    ] {
+        let e = render(t).unwrap_err();
+        assert!(e.message.contains("(the output limit)"), "{t}: {e}");
+    }
+    let deep = format!(
+        r#"{{{{ explodeMap (parseJSON `{{"{}x": 1}}`) }}}}"#,
+        "a/".repeat(200)
+    );
+    assert!(render(&deep).unwrap_err().message.contains("(the nesting limit)"));
+    let recursive = r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" 1 }}"#;
+    assert!(
+        render(recursive)
+            .unwrap_err()
+            .message
+            .contains("(the nesting limit)")
+    );
+    let big_regex = r#"{{ regexMatch "((\\w{100}){100}){10}" "x" }}"#;
+    assert!(
+        render(big_regex)
+            .unwrap_err()
+            .message
+            .contains("regex size limit")
+    );
+}
