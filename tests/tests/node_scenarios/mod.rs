@@ -3,6 +3,7 @@
 mod config_map;
 mod env_reload;
 mod helpers;
+mod missed;
 mod more;
 
 use std::time::Duration;
@@ -60,6 +61,10 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "reload_actions_signal_http_exec_after_a_change",
         env_reload::reload_actions,
+    ),
+    (
+        "missed_injection_detected_by_the_leader_and_listed_by_audit",
+        missed::missed_injection,
     ),
 ];
 
