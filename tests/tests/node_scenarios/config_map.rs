@@ -44,24 +44,14 @@ pub fn config_map(env: &Env) {
             "config-init.hcl": format!("exit_after_auth = true\n{CONFIG}"),
         },
     });
-    let pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "configmap", "labels": {"scenario": "configmap"}, "annotations": {
+    let pod = sleeping_pod(
+        env,
+        "configmap",
+        json!({
             "vault.hashicorp.com/agent-inject": "true",
             "vault.hashicorp.com/agent-configmap": "app-agent-config",
-        }},
-        "spec": {
-            "serviceAccountName": "internal-app",
-            "containers": [{
-                "name": "app",
-                "image": env.cluster.images().standin,
-                "command": ["/bin/busybox", "sleep", "3600"],
-                "securityContext": {"runAsNonRoot": true, "runAsUser": 100, "readOnlyRootFilesystem": true,
-                    "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
-            }],
-        },
-    });
+        }),
+    );
     for object in [&configmap, &pod] {
         cp.kubectl_with_stdin(&["create", "-n", APP_NS, "-f", "-"], Some(&object.to_string()))
             .unwrap_or_else(|e| panic!("create: {e}"));

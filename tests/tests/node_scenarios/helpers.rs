@@ -134,3 +134,23 @@ pub fn diagnostics(env: &Env) -> String {
         env.cluster.log_tail("kubelet", 30)
     )
 }
+
+/// A pod of the stand-in image running `sleep` as `internal-app` (uid 100, read-only root, no
+/// capabilities), labelled `scenario=<name>`, with `annotations`.
+pub fn sleeping_pod(env: &Env, name: &str, annotations: Value) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"scenario": name}, "annotations": annotations},
+        "spec": {
+            "serviceAccountName": "internal-app",
+            "containers": [{
+                "name": "app",
+                "image": env.cluster.images().standin,
+                "command": ["/bin/busybox", "sleep", "3600"],
+                "securityContext": {"runAsNonRoot": true, "runAsUser": 100, "readOnlyRootFilesystem": true,
+                    "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    })
+}

@@ -41,24 +41,32 @@ fn audit(env: &Env) -> (Option<i32>, String) {
     )
 }
 
+/// `helm upgrade` of the injector, keeping its values but `sets`.
+fn upgrade(env: &Env, sets: &[&str]) {
+    let chart = chart("ferrovault");
+    let mut args = vec![
+        "upgrade",
+        INJECTOR,
+        &chart,
+        "--namespace",
+        INJECTOR_NS,
+        "--reuse-values",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    helm(env, &args);
+}
+
 pub fn missed_injection(env: &Env) {
     ensure_app_namespace(env);
     let cp = env.cluster.cp();
     progress("missed: helm upgrade with missedInjections.enabled=true, webhook.failurePolicy=Ignore");
-    helm(
+    upgrade(
         env,
         &[
-            "upgrade",
-            INJECTOR,
-            &chart("ferrovault"),
-            "--namespace",
-            INJECTOR_NS,
-            "--reuse-values",
-            "--set",
             "missedInjections.enabled=true",
-            "--set",
             "missedInjections.resync=30s",
-            "--set",
             "webhook.failurePolicy=Ignore",
         ],
     );
@@ -89,25 +97,15 @@ pub fn missed_injection(env: &Env) {
             .ok()?;
         pods["items"].as_array().is_some_and(Vec::is_empty).then_some(())
     });
-    let pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "missed", "labels": {"scenario": "missed"}, "annotations": {
+    let pod = sleeping_pod(
+        env,
+        "missed",
+        json!({
             "vault.hashicorp.com/agent-inject": "true",
             "vault.hashicorp.com/role": "internal-app",
             "vault.hashicorp.com/agent-inject-secret-database-config.txt": "secret/my-secret",
-        }},
-        "spec": {
-            "serviceAccountName": "internal-app",
-            "containers": [{
-                "name": "app",
-                "image": env.cluster.images().standin,
-                "command": ["/bin/busybox", "sleep", "3600"],
-                "securityContext": {"runAsNonRoot": true, "runAsUser": 100, "readOnlyRootFilesystem": true,
-                    "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
-            }],
-        },
-    });
+        }),
+    );
     cp.kubectl_with_stdin(&["create", "-n", APP_NS, "-f", "-"], Some(&pod.to_string()))
         .unwrap_or_else(|e| panic!("create while the injector is down: {e}"));
     let pods = wait_pods_ready(env, APP_NS, "scenario=missed", 1);
@@ -150,19 +148,8 @@ pub fn missed_injection(env: &Env) {
     let (code, table) = audit(env);
     assert_eq!(code, Some(0), "audit with no missed pod: {table}");
     // back to the defaults for any scenario after this one
-    helm(
+    upgrade(
         env,
-        &[
-            "upgrade",
-            INJECTOR,
-            &chart("ferrovault"),
-            "--namespace",
-            INJECTOR_NS,
-            "--reuse-values",
-            "--set",
-            "missedInjections.enabled=false",
-            "--set",
-            "webhook.failurePolicy=Fail",
-        ],
+        &["missedInjections.enabled=false", "webhook.failurePolicy=Fail"],
     );
 }
