@@ -1,6 +1,6 @@
 //! Locations of the real tools the tests drive.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A tool installed by `scripts/install-tools.sh`: env `var`, else `$HOME/.cache/ferrovault/bin/<name>`
 /// if it exists, else `name` (looked up on `PATH`).
@@ -62,4 +62,44 @@ pub fn openssl(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Runs OpenBao's agent (`bao agent -config=CONFIG`, the oracle of the differential tests) to the
+/// end — the config sets `exit_after_auth` — bounded by 120 s, with `env` and without an inherited
+/// `VAULT_ADDR` (it would override the config). Panics with the agent's output when it fails.
+pub fn run_bao_agent(config: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(bao_bin())
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env_remove("VAULT_ADDR")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running bao agent: {e}"));
+    assert!(
+        out.status.success(),
+        "bao agent failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+/// Runs `ferrovault-agent init --home HOME --config CONFIG` (60 s bound) with `env`. Panics with
+/// its log when it fails.
+pub fn run_our_agent_init(home: &Path, config: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let out = std::process::Command::new(our_bin("ferrovault-agent"))
+        .args(["init", "--init-timeout", "60s", "--home"])
+        .arg(home)
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running ferrovault-agent: {e}"));
+    assert!(
+        out.status.success(),
+        "ferrovault-agent failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

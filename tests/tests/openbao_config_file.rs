@@ -5,10 +5,9 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Command;
 
 use ferrovault_tests::openbao::DevServer;
-use ferrovault_tests::tools::{bao_bin, our_bin};
+use ferrovault_tests::tools::{run_bao_agent, run_our_agent_init};
 use serde_json::json;
 
 fn config_file(addr: &str, dir: &Path, dest: &Path) -> String {
@@ -116,31 +115,8 @@ fn a_vault_agent_config_file_renders_the_same_bytes_as_bao_agent() {
     });
     std::fs::write(dir.join("base.json"), base.to_string()).unwrap();
 
-    let peer = Command::new("timeout")
-        .arg("120")
-        .arg(bao_bin())
-        .arg("agent")
-        .arg(format!("-config={}", dir.join("peer.hcl").display()))
-        .env_remove("VAULT_ADDR")
-        .output()
-        .unwrap();
-    assert!(
-        peer.status.success(),
-        "bao agent failed: {}",
-        String::from_utf8_lossy(&peer.stdout)
-    );
-    let ours = Command::new(our_bin("ferrovault-agent"))
-        .args(["init", "--init-timeout", "60s", "--home"])
-        .arg(dir.join("home"))
-        .arg("--config")
-        .arg(dir.join("base.json"))
-        .output()
-        .unwrap();
-    assert!(
-        ours.status.success(),
-        "ferrovault-agent failed: {}",
-        String::from_utf8_lossy(&ours.stderr)
-    );
+    run_bao_agent(&dir.join("peer.hcl"), &[]);
+    let ours = run_our_agent_init(&dir.join("home"), &dir.join("base.json"), &[]);
 
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     for name in ["db.txt", "app.env", "delims.txt"] {

@@ -3,11 +3,10 @@
 //! byte for byte identical. This is the fidelity bar for existing vault-k8s users.
 
 use std::path::Path;
-use std::process::Command;
 
 use ferrovault_contract::DefaultTemplate;
 use ferrovault_tests::openbao::DevServer;
-use ferrovault_tests::tools::{bao_bin, our_bin};
+use ferrovault_tests::tools::{run_bao_agent, run_our_agent_init};
 use serde_json::json;
 
 /// The function cases of the template crate (`agent/template/tests/functions/NAME.tpl`, whose
@@ -176,31 +175,11 @@ fn ferrovault_agent_renders_the_same_bytes_as_bao_agent() {
         &our_config(&bao.addr(), dir, &ours_out).to_string(),
     );
 
-    let peer = Command::new("timeout")
-        .arg("120")
-        .arg(bao_bin())
-        .arg("agent")
-        .arg(format!("-config={}", dir.join("peer.json").display()))
-        .env("FV_DIFF", "from-env")
-        .output()
-        .unwrap();
-    assert!(
-        peer.status.success(),
-        "bao agent failed: {}",
-        String::from_utf8_lossy(&peer.stdout)
-    );
-    let ours = Command::new(our_bin("ferrovault-agent"))
-        .args(["init", "--init-timeout", "60s", "--home"])
-        .arg(dir.join("home"))
-        .arg("--config")
-        .arg(dir.join("ours.json"))
-        .env("FV_DIFF", "from-env")
-        .output()
-        .unwrap();
-    assert!(
-        ours.status.success(),
-        "ferrovault-agent failed: {}",
-        String::from_utf8_lossy(&ours.stderr)
+    run_bao_agent(&dir.join("peer.json"), &[("FV_DIFF", "from-env")]);
+    let ours = run_our_agent_init(
+        &dir.join("home"),
+        &dir.join("ours.json"),
+        &[("FV_DIFF", "from-env")],
     );
 
     let mut differences = Vec::new();
