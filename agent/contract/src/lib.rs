@@ -13,11 +13,13 @@
 pub mod actions;
 pub mod go;
 pub mod hcl;
+mod listener;
 pub mod logging;
 mod values;
 
 pub use actions::{ReloadAction, Signal};
-pub use values::{Command, FileMode, VaultDuration};
+pub use listener::{Cache, CachePersist, Listener, Telemetry, UseAutoAuthToken};
+pub use values::{Command, FileMode, VaultDuration, command_argv};
 
 use std::collections::BTreeMap;
 
@@ -117,84 +119,6 @@ pub struct AgentConfig {
     /// Metrics are served at `/agent/v1/metrics` on every listener whether or not it is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<Telemetry>,
-}
-
-/// A `listener "tcp"` stanza. Always plain HTTP (`tls_disable = true`, as vault-k8s writes it): the
-/// listener is meant for the pod's loopback interface.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Listener {
-    /// `address`: `host:port` to listen on (vault-k8s: `127.0.0.1:<agent-cache-listener-port>`).
-    pub address: String,
-    /// `role = "metrics_only"`: serve only `/agent/v1/metrics`, no proxy and no other agent API.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub metrics_only: bool,
-    /// `agent_api { enable_quit = true }` (`agent-enable-quit`): `POST /agent/v1/quit` makes the
-    /// agent exit 0, as it does on SIGTERM.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub enable_quit: bool,
-}
-
-/// The `cache {}` stanza.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cache {
-    /// `use_auto_auth_token` (`agent-cache-use-auto-auth-token`; vault-k8s' default `true`, Vault
-    /// Agent's `false` when the stanza omits it).
-    #[serde(default)]
-    pub use_auto_auth_token: UseAutoAuthToken,
-    /// `persist { type = "kubernetes" … }`: vault-k8s writes it when the init container and the sidecar
-    /// share the cache (`agent-cache-enable` with pre-population). The agent keeps its cache in memory
-    /// only; the sidecar starts with an empty cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub persist: Option<CachePersist>,
-}
-
-/// How the proxy treats the client's own token (`cache.use_auto_auth_token`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UseAutoAuthToken {
-    /// Requests are forwarded with the client's token only.
-    #[default]
-    False,
-    /// A request without `X-Vault-Token` gets the agent's auto-auth token.
-    True,
-    /// Every request gets the auto-auth token; the client's token is dropped.
-    Force,
-}
-
-impl UseAutoAuthToken {
-    /// Vault Agent's reading of `use_auto_auth_token`: `force` (any case), or a Go bool (`true`,
-    /// `1`, `t`, `false`, …). `None` for anything else.
-    pub fn parse(value: &str) -> Option<Self> {
-        if value.eq_ignore_ascii_case("force") {
-            return Some(Self::Force);
-        }
-        go::parse_bool(value).map(|b| if b { Self::True } else { Self::False })
-    }
-}
-
-/// `cache { persist {} }`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CachePersist {
-    /// Directory of the persisted cache (vault-k8s: `/vault/agent-cache`, a memory emptyDir).
-    pub path: String,
-    /// `exit_on_err` (`agent-cache-exit-on-err`): exit when the persisted cache cannot be restored.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub exit_on_err: bool,
-}
-
-/// The `telemetry {}` keys the agent acts on (it serves Prometheus metrics only; the other sinks'
-/// keys are refused or warned about by the webhook).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Telemetry {
-    /// `prometheus_retention_time`: `0` turns `/agent/v1/metrics` off (404), as Vault Agent turns its
-    /// Prometheus sink off; any other value leaves it on (the agent's metrics are current values,
-    /// nothing is retained).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus_retention_time: Option<VaultDuration>,
 }
 
 /// Connection settings for Vault (`vault {}` stanza of Vault Agent).
@@ -421,40 +345,6 @@ pub fn log_level(value: &str) -> Option<&'static str> {
 /// has). Any other `auth-type` is refused at admission instead of failing in the pod.
 pub const INJECTABLE_AUTH_METHODS: &[&str] = &["kubernetes", "jwt", "approle", "token_file", "cert"];
 
-/// A template's `command` as the argv the agent runs (no shell: the agent image has none): split
-/// like a POSIX shell splits words, quotes and backslashes honoured. `Err` says why it cannot run
-/// without a shell (an operator, a substitution, a variable) or cannot be split (an open quote).
-pub fn command_argv(command: &str) -> Result<Vec<String>, String> {
-    const SHELL_ONLY: [&str; 9] = ["|", ";", "&", ">", "<", "$", "`", "(", ")"];
-    let argv = shlex::split(command).ok_or("it has an unclosed quote or a trailing backslash")?;
-    if let Some(op) = SHELL_ONLY.iter().find(|op| {
-        // Operators outside quotes are what a shell would interpret; inside quotes they are text.
-        unquoted(command).contains(**op)
-    }) {
-        return Err(format!("it uses {op:?}, which needs a shell"));
-    }
-    Ok(argv)
-}
-
-/// The parts of `s` outside single and double quotes (backslash escapes skipped).
-fn unquoted(s: &str) -> String {
-    let mut out = String::new();
-    let mut quote = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\\') => {
-                chars.next();
-            }
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, c) => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Vault's `logging.ParseLogFormat`: trimmed and lower-cased, `""` or `standard` → `standard`,
 /// `json` → `json`; anything else is not a log format.
 pub fn log_format(value: &str) -> Option<&'static str> {
@@ -659,24 +549,6 @@ mod tests {
             assert!(err.contains("needs a shell"), "{needs_shell}: {err}");
         }
         assert!(command_argv("echo 'open").unwrap_err().contains("unclosed quote"));
-    }
-
-    #[test]
-    fn use_auto_auth_token_reads_like_vault_agent() {
-        for (input, want) in [
-            ("true", UseAutoAuthToken::True),
-            ("1", UseAutoAuthToken::True),
-            ("T", UseAutoAuthToken::True),
-            ("false", UseAutoAuthToken::False),
-            ("0", UseAutoAuthToken::False),
-            ("force", UseAutoAuthToken::Force),
-            ("FORCE", UseAutoAuthToken::Force),
-        ] {
-            assert_eq!(UseAutoAuthToken::parse(input), Some(want), "{input:?}");
-        }
-        for bad in ["yes", "forced", "tRuE"] {
-            assert_eq!(UseAutoAuthToken::parse(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl FromStr for Command {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        crate::command_argv(text)
+        command_argv(text)
             .map(|argv| Command {
                 text: text.to_owned(),
                 argv,
@@ -146,6 +146,40 @@ macro_rules! string_wire {
     )*};
 }
 string_wire!(VaultDuration, FileMode, Command);
+
+/// A template's `command` as the argv the agent runs (no shell: the agent image has none): split
+/// like a POSIX shell splits words, quotes and backslashes honoured. `Err` says why it cannot run
+/// without a shell (an operator, a substitution, a variable) or cannot be split (an open quote).
+pub fn command_argv(command: &str) -> Result<Vec<String>, String> {
+    const SHELL_ONLY: [&str; 9] = ["|", ";", "&", ">", "<", "$", "`", "(", ")"];
+    let argv = shlex::split(command).ok_or("it has an unclosed quote or a trailing backslash")?;
+    if let Some(op) = SHELL_ONLY.iter().find(|op| {
+        // Operators outside quotes are what a shell would interpret; inside quotes they are text.
+        unquoted(command).contains(**op)
+    }) {
+        return Err(format!("it uses {op:?}, which needs a shell"));
+    }
+    Ok(argv)
+}
+
+/// The parts of `s` outside single and double quotes (backslash escapes skipped).
+fn unquoted(s: &str) -> String {
+    let mut out = String::new();
+    let mut quote = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                chars.next();
+            }
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

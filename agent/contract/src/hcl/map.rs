@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use super::listener::{api_proxy, cache, listener, telemetry};
 use super::tree::{Entry, Kind, Node};
 use super::{FileConfig, HclError};
 use crate::{
-    AuthMethod, AutoAuth, CONNECTION_COMPONENTS, Cache, CachePersist, Command, FileMode,
-    INJECTABLE_AUTH_METHODS, Listener, Sink, Telemetry, Template, TemplateConfig, UseAutoAuthToken,
-    VaultConnection, VaultDuration, go,
+    AuthMethod, AutoAuth, CONNECTION_COMPONENTS, Cache, Command, FileMode, INJECTABLE_AUTH_METHODS, Sink,
+    Template, TemplateConfig, UseAutoAuthToken, VaultConnection, VaultDuration, go,
 };
 
-type R<T> = Result<T, HclError>;
+pub(super) type R<T> = Result<T, HclError>;
 
-fn err(line: usize, block: &str, message: impl Into<String>) -> HclError {
+pub(super) fn err(line: usize, block: &str, message: impl Into<String>) -> HclError {
     HclError {
         line,
         block: block.to_owned(),
@@ -24,7 +24,7 @@ fn err(line: usize, block: &str, message: impl Into<String>) -> HclError {
 
 /// The entries of an object (a block body or `key = { … }`); HCL 1's JSON-ish `key = [{ … }]` with
 /// one object is the same.
-fn object<'a>(node: &'a Node, block: &str) -> R<&'a [Entry]> {
+pub(super) fn object<'a>(node: &'a Node, block: &str) -> R<&'a [Entry]> {
     match &node.kind {
         Kind::Object(entries) => Ok(entries),
         Kind::List(items) if items.len() == 1 => object(&items[0], block),
@@ -40,7 +40,7 @@ fn each(node: &Node) -> Vec<&Node> {
     }
 }
 
-fn unknown(entry: &Entry, block: &str, accepted: &[&str]) -> HclError {
+pub(super) fn unknown(entry: &Entry, block: &str, accepted: &[&str]) -> HclError {
     err(
         entry.node.line,
         block,
@@ -64,7 +64,7 @@ fn once<T>(slot: &mut Option<T>, entry: &Entry, block: &str, value: T) -> R<()> 
     Ok(())
 }
 
-fn string(node: &Node, block: &str) -> R<String> {
+pub(super) fn string(node: &Node, block: &str) -> R<String> {
     match &node.kind {
         Kind::Str(s) | Kind::Num(s) => Ok(s.clone()),
         Kind::Bool(b) => Ok(b.to_string()),
@@ -72,7 +72,7 @@ fn string(node: &Node, block: &str) -> R<String> {
     }
 }
 
-fn boolean(node: &Node, block: &str) -> R<bool> {
+pub(super) fn boolean(node: &Node, block: &str) -> R<bool> {
     match &node.kind {
         Kind::Bool(b) => Ok(*b),
         Kind::Str(s) => go::parse_bool(s)
@@ -90,7 +90,7 @@ fn integer(node: &Node, block: &str) -> R<i64> {
     }
 }
 
-fn duration(node: &Node, block: &str) -> R<VaultDuration> {
+pub(super) fn duration(node: &Node, block: &str) -> R<VaultDuration> {
     VaultDuration::from_str(&string(node, block)?).map_err(|m| err(node.line, block, m))
 }
 
@@ -149,7 +149,7 @@ fn components(node: &Node, block: &str) -> R<Vec<String>> {
     })
 }
 
-fn not_supported(entry: &Entry, block: &str, why: &str) -> HclError {
+pub(super) fn not_supported(entry: &Entry, block: &str, why: &str) -> HclError {
     err(
         entry.node.line,
         block,
@@ -247,146 +247,6 @@ pub(super) fn file(root: &Node) -> R<FileConfig> {
     Ok(out)
 }
 
-fn listener(labels: &[String], node: &Node) -> R<Listener> {
-    const KEYS: &[&str] = &["type", "address", "tls_disable", "role", "agent_api"];
-    let b = "listener";
-    let kind = block_type(labels, node, b)?;
-    if kind != "tcp" {
-        return Err(err(
-            node.line,
-            b,
-            format!("listener type {kind:?} is not supported (supported: tcp)"),
-        ));
-    }
-    let mut l = Listener::default();
-    let mut tls_disable = false;
-    for e in object(node, b)? {
-        let n = &e.node;
-        match e.key.as_str() {
-            "type" => {}
-            "address" => l.address = string(n, b)?,
-            "tls_disable" => tls_disable = boolean(n, b)?,
-            "role" => match string(n, b)?.as_str() {
-                "default" => {}
-                "metrics_only" => l.metrics_only = true,
-                other => {
-                    return Err(err(
-                        n.line,
-                        b,
-                        format!("role {other:?} is not default or metrics_only"),
-                    ));
-                }
-            },
-            "agent_api" => {
-                for a in object(n, "listener.agent_api")? {
-                    match a.key.as_str() {
-                        "enable_quit" => l.enable_quit = boolean(&a.node, "listener.agent_api")?,
-                        _ => return Err(unknown(a, "listener.agent_api", &["enable_quit"])),
-                    }
-                }
-            }
-            "tls_cert_file" | "tls_key_file" | "tls_min_version" | "tls_client_ca_file" => {
-                return Err(not_supported(
-                    e,
-                    b,
-                    "TLS listeners (the listener serves the pod's loopback)",
-                ));
-            }
-            _ => return Err(unknown(e, b, KEYS)),
-        }
-    }
-    if l.address.is_empty() {
-        l.address = "127.0.0.1:8200".to_owned();
-    }
-    if !tls_disable {
-        return Err(err(
-            node.line,
-            b,
-            "set tls_disable = true: ferrovault-agent's listener is plain HTTP on the pod's loopback (as \
-             vault-k8s writes it)",
-        ));
-    }
-    Ok(l)
-}
-
-fn auto_auth_token(node: &Node, block: &str) -> R<UseAutoAuthToken> {
-    let text = string(node, block)?;
-    UseAutoAuthToken::parse(&text)
-        .ok_or_else(|| err(node.line, block, format!("{text:?} is not true, false or force")))
-}
-
-fn cache(node: &Node) -> R<Cache> {
-    let b = "cache";
-    let mut c = Cache::default();
-    for e in object(node, b)? {
-        match e.key.as_str() {
-            "use_auto_auth_token" => c.use_auto_auth_token = auto_auth_token(&e.node, b)?,
-            "persist" => {
-                let p = "cache.persist";
-                let mut persist = CachePersist::default();
-                for x in object(&e.node, p)? {
-                    match x.key.as_str() {
-                        "type" => {}
-                        "path" => persist.path = string(&x.node, p)?,
-                        "exit_on_err" => persist.exit_on_err = boolean(&x.node, p)?,
-                        "keep_after_import" | "service_account_token_file" => {
-                            string(&x.node, p)?;
-                        }
-                        _ => {
-                            return Err(unknown(
-                                x,
-                                p,
-                                &["type", "path", "exit_on_err", "keep_after_import"],
-                            ));
-                        }
-                    }
-                }
-                c.persist = Some(persist);
-            }
-            _ => return Err(unknown(e, b, &["use_auto_auth_token", "persist"])),
-        }
-    }
-    Ok(c)
-}
-
-fn api_proxy(node: &Node) -> R<(usize, Option<UseAutoAuthToken>)> {
-    let b = "api_proxy";
-    let mut token = None;
-    for e in object(node, b)? {
-        match e.key.as_str() {
-            "use_auto_auth_token" => token = Some(auto_auth_token(&e.node, b)?),
-            "enforce_consistency" | "when_inconsistent" => {
-                return Err(not_supported(e, b, "Vault Enterprise's consistency headers"));
-            }
-            _ => return Err(unknown(e, b, &["use_auto_auth_token"])),
-        }
-    }
-    Ok((node.line, token))
-}
-
-fn telemetry(node: &Node) -> R<Telemetry> {
-    let b = "telemetry";
-    let mut t = Telemetry::default();
-    for e in object(node, b)? {
-        match e.key.as_str() {
-            "prometheus_retention_time" => t.prometheus_retention_time = Some(duration(&e.node, b)?),
-            // a name only Vault's go-metrics sinks use; the agent's Prometheus names carry no hostname
-            "disable_hostname" => {
-                boolean(&e.node, b)?;
-            }
-            _ => {
-                return Err(not_supported(
-                    e,
-                    b,
-                    "the agent serves Prometheus metrics at /agent/v1/metrics only (keys: \
-                     prometheus_retention_time, disable_hostname)",
-                ));
-            }
-        }
-    }
-    Ok(t)
-}
-
 fn vault(node: &Node) -> R<VaultConnection> {
     const KEYS: &[&str] = &[
         "address",
@@ -457,7 +317,7 @@ fn auto_auth(node: &Node) -> R<AutoAuth> {
 }
 
 /// The type of a labelled block (`method "kubernetes" { … }`) or its `type = "…"`.
-fn block_type(labels: &[String], node: &Node, block: &str) -> R<String> {
+pub(super) fn block_type(labels: &[String], node: &Node, block: &str) -> R<String> {
     let from_key = object(node, block)?.iter().find(|e| e.key == "type");
     match (labels.first(), from_key) {
         (Some(label), _) => Ok(label.clone()),

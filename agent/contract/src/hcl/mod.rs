@@ -6,6 +6,7 @@
 //! the webhook wrote for the pod. Whatever the file holds that ferrovault does not do is an error
 //! naming the block and its line, never silently ignored.
 
+mod listener;
 mod map;
 mod tree;
 
