@@ -261,6 +261,14 @@ mod tests {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        // signal it by name only once it runs under that name (after its exec, not while forking)
+        let comm = format!("/proc/{}/comm", child.id().unwrap());
+        for _ in 0..1000 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "fv-reload-test") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let reloads = Reloads::new();
         let term = ferrovault_contract::actions::signal_action("SIGTERM fv-reload-test").unwrap();
         reloads.run("t", &[term]).await;
