@@ -60,12 +60,8 @@ pub fn resolve_config(cfg: AgentConfig, mode: Mode) -> Result<AgentConfig> {
         hcl::SIDECAR_FILE
     };
     let file = Path::new(&dir).join(name);
-    let text = std::fs::read_to_string(&file).map_err(Error::io("reading the agent config file", &file))?;
-    let wrap = |source| Error::ConfigFile {
-        file: file.clone(),
-        source,
-    };
-    hcl::apply(cfg, hcl::read(&text).map_err(wrap)?).map_err(wrap)
+    let read = check_config_file(&file)?;
+    hcl::apply(cfg, read).map_err(|source| Error::ConfigFile { file, source })
 }
 
 /// `ferrovault-agent check FILE`: reads a Vault Agent config file as an agent would and says what in
@@ -126,7 +122,9 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let last_error = LastError::default();
-    let pid_file = settings.pid_file.clone();
+    let pid_file = (settings.pid_file.as_ref())
+        .map(|p| files::confine("pid_file", p, &settings.sink_dirs()))
+        .transpose()?;
     if let Some(path) = &pid_file {
         files::write_atomic(
             path,

@@ -111,8 +111,7 @@ impl Agent {
                 deps: BTreeSet::new(),
             });
         }
-        let mut sink_dirs = settings.secrets_dirs.clone();
-        sink_dirs.push(settings.home.clone());
+        let sink_dirs = settings.sink_dirs();
         let sinks = settings
             .sinks
             .iter()

@@ -222,7 +222,7 @@ pub struct Settings {
     pub fetch_backoff: Backoff,
     /// Revoke the token on shutdown.
     pub revoke_on_shutdown: bool,
-    /// Vault Agent's `pid_file` (remapped; inside the home or a secrets directory).
+    /// Vault Agent's `pid_file` (remapped; confined to [`Settings::sink_dirs`] when written).
     pub pid_file: Option<PathBuf>,
     /// The listeners (API proxy, cache, quit, metrics) of the long-running modes.
     pub listeners: crate::listener::ListenersSettings,
@@ -386,16 +386,18 @@ impl Settings {
                 cap: overrides.retry_cap.unwrap_or(Duration::from_secs(60)),
             },
             revoke_on_shutdown: cfg.revoke_on_shutdown,
-            pid_file: match &cfg.pid_file {
-                None => None,
-                Some(p) => {
-                    let mut allowed: Vec<PathBuf> = cfg.secrets_dirs.iter().map(|d| remap(d)).collect();
-                    allowed.push(remap(AGENT_HOME));
-                    Some(crate::files::confine("pid_file", &remap(p), &allowed)?)
-                }
-            },
+            pid_file: cfg.pid_file.as_deref().map(remap),
             listeners,
         })
+    }
+}
+
+impl Settings {
+    /// Where token sinks and the PID file may be written: the secrets directories and the home.
+    pub fn sink_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.secrets_dirs.clone();
+        dirs.push(self.home.clone());
+        dirs
     }
 }
 
