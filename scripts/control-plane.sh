@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes control plane the end-to-end tests run against (test infrastructure
-# only; nothing here ships): kube-apiserver, kube-controller-manager and kubectl from
-# k8s.io/kubernetes v1.34.4 and etcd v3.6.4 (the version that release pins), all from the Go module
-# proxy, pinned by tests/control-plane/go.mod + go.sum. (kubectl is built too so the client always matches the
-# server, whatever kubectl the machine has.) Binaries go to a cache outside the repo keyed by version:
-#   ${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-v1.34.4/bin/{kube-apiserver,kube-controller-manager,kubectl,etcd}
-# A warm cache costs nothing. A cold build takes 10-25 minutes on 2 cores; it runs under `nice`.
+# only; nothing here ships): kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
+# kubectl from k8s.io/kubernetes and the etcd that release pins, all from the Go module proxy, pinned
+# by tests/control-plane/<version>/go.mod + go.sum. (kubectl is built too so the client always matches
+# the server, whatever kubectl the machine has.) K8S_VERSION picks the release (default v1.37.2;
+# v1.34.4, v1.35.4 and v1.36.3 are pinned too, for `make test-k8s`). Binaries go to a cache outside
+# the repo keyed by version, each release beside the others:
+#   ${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-<version>/bin/{kube-apiserver,...,etcd}
+# A warm cache costs nothing. A cold build takes 15-25 minutes on 2 cores; it runs under `nice`.
 #
 # Usage:
 #   eval "$(scripts/control-plane.sh build)"   builds if needed, prints `export KUBE_BIN_DIR=...`
 #   scripts/control-plane.sh env               prints the export only (fails if not built)
+#   scripts/control-plane.sh versions          the pinned releases, newest last
 set -euo pipefail
 
-K8S_VERSION=v1.34.4
+DEFAULT_K8S_VERSION=v1.37.2
+K8S_VERSION="${K8S_VERSION:-$DEFAULT_K8S_VERSION}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MODULE="$ROOT/tests/control-plane"
+MODULE="$ROOT/tests/control-plane/$K8S_VERSION"
+if [ "${1:-build}" != versions ] && [ ! -f "$MODULE/go.mod" ]; then
+  echo "control-plane: K8S_VERSION=$K8S_VERSION is not pinned; pinned: $(ls "$ROOT/tests/control-plane" | grep '^v' | tr '\n' ' ')" >&2
+  exit 2
+fi
+K8S_MINOR="${K8S_VERSION#v1.}"
+K8S_MINOR="${K8S_MINOR%%.*}"
 CACHE="${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}"
 BIN="$CACHE/k8s-$K8S_VERSION/bin"
 log() { echo "control-plane: $*" >&2; }
@@ -33,7 +43,7 @@ TARGETS=(
 # reports v0.0.0-master, which breaks helm's kubeVersion checks and native-sidecar detection.
 VERSION_LDFLAGS=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  VERSION_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=34"
+  VERSION_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$K8S_MINOR"
   VERSION_LDFLAGS+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 LDFLAGS="-s -w$VERSION_LDFLAGS"
@@ -83,11 +93,12 @@ print_env() {
       exit 1
     fi
   done
-  echo "export KUBE_BIN_DIR='$BIN'"
+  echo "export KUBE_BIN_DIR='$BIN' K8S_VERSION='$K8S_VERSION'"
 }
 
 case "${1:-build}" in
   build) build; print_env ;;
   env) print_env ;;
+  versions) ls "$ROOT/tests/control-plane" | grep '^v1\.' | sort -V ;;
   *) log "usage: $0 [build|env]"; exit 2 ;;
 esac
