@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 TOOLS = eval "$$(scripts/install-tools.sh)"
+LINT_TOOLS = eval "$$(scripts/install-tools.sh lint)"
 
 .PHONY: test lint fmt unit build release tools node-tools images demo demo-cluster bench clean-cache
 
@@ -24,11 +25,11 @@ node-tools:
 images: node-tools
 	scripts/images.sh all
 
-lint: tools
+lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
-	$(TOOLS); cargo-machete
-	$(TOOLS); cargo deny --offline --locked --log-level error check licenses bans sources
+	$(LINT_TOOLS); cargo-machete
+	$(LINT_TOOLS); cargo deny --offline --locked --log-level error check licenses bans sources
 
 unit: tools images
 	$(TOOLS); eval "$$(scripts/control-plane.sh build)"; \

