@@ -11,6 +11,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 /// The seed's template, byte for byte.
@@ -79,7 +80,7 @@ fn moscow_time_defaults_render_the_seed_app_as_a_proper_statefulset() {
 
     let sts: StatefulSet = r.one("StatefulSet");
     assert_eq!(sts.metadata.name.as_deref(), Some("moscow-python"));
-    let spec = sts.spec.as_ref().unwrap();
+    let spec = &sts.spec;
     assert_eq!(spec.replicas, Some(3));
     assert_eq!(spec.pod_management_policy.as_deref(), Some("OrderedReady"));
     let strategy = spec.update_strategy.as_ref().unwrap();
@@ -213,29 +214,16 @@ fn moscow_time_pod_management_and_update_strategy_are_values() {
     let r = render("moscow-time", &["podManagementPolicy=Parallel"]);
     r.check_types();
     let sts: StatefulSet = r.one("StatefulSet");
-    assert_eq!(
-        sts.spec.unwrap().pod_management_policy.as_deref(),
-        Some("Parallel")
-    );
+    assert_eq!(sts.spec.pod_management_policy.as_deref(), Some("Parallel"));
 
     let r = render("moscow-time", &["updateStrategy.type=OnDelete"]);
     r.check_types();
-    let strategy = r
-        .one::<StatefulSet>("StatefulSet")
-        .spec
-        .unwrap()
-        .update_strategy
-        .unwrap();
+    let strategy = r.one::<StatefulSet>("StatefulSet").spec.update_strategy.unwrap();
     assert_eq!(strategy.type_.as_deref(), Some("OnDelete"));
     assert!(strategy.rolling_update.is_none());
 
     let r = render("moscow-time", &["updateStrategy.partition=2"]);
-    let strategy = r
-        .one::<StatefulSet>("StatefulSet")
-        .spec
-        .unwrap()
-        .update_strategy
-        .unwrap();
+    let strategy = r.one::<StatefulSet>("StatefulSet").spec.update_strategy.unwrap();
     assert_eq!(strategy.rolling_update.unwrap().partition, Some(2));
 
     let err = try_render("moscow-time", "m", "default", &["podManagementPolicy=Sometimes"]).unwrap_err();
@@ -247,7 +235,7 @@ fn moscow_time_without_persistence_uses_an_empty_dir() {
     let r = render("moscow-time", &["persistence.enabled=false"]);
     r.check_types();
     let sts: StatefulSet = r.one("StatefulSet");
-    assert!(sts.spec.as_ref().unwrap().volume_claim_templates.is_none());
+    assert!(sts.spec.volume_claim_templates.is_none());
     let data = pod_spec_of_statefulset(&sts)
         .volumes
         .iter()
@@ -268,7 +256,7 @@ fn moscow_time_vault_values_drive_the_annotations() {
         ],
     );
     let sts: StatefulSet = r.one("StatefulSet");
-    let annotations = sts.spec.unwrap().template.metadata.unwrap().annotations.unwrap();
+    let annotations = sts.spec.template.metadata.unwrap().annotations.unwrap();
     assert_eq!(annotations["vault.hashicorp.com/role"], "other");
     assert_eq!(
         annotations["vault.hashicorp.com/agent-inject-secret-app.env"],
@@ -311,7 +299,7 @@ fn ferrovault_defaults_render_an_ha_auto_tls_injector() {
     );
 
     let deployment: Deployment = r.one("Deployment");
-    let spec = deployment.spec.as_ref().unwrap();
+    let spec = &deployment.spec;
     assert_eq!(spec.replicas, Some(2));
     let pod = pod_spec_of_deployment(&deployment);
     assert_restricted(pod);
@@ -330,6 +318,11 @@ fn ferrovault_defaults_render_an_ha_auto_tls_injector() {
         required[0].label_selector.as_ref().unwrap().match_labels.as_ref(),
         spec.selector.match_labels.as_ref()
     );
+    // one webhook per node: a surge pod would find no node on a cluster with as many nodes as
+    // replicas, so pods are replaced one at a time (the PDB allows one)
+    let rolling = spec.strategy.as_ref().unwrap().rolling_update.as_ref().unwrap();
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(1)));
 
     let container = &pod.containers[0];
     assert_eq!(
@@ -376,7 +369,7 @@ fn ferrovault_defaults_render_an_ha_auto_tls_injector() {
         ),
         ("FERROVAULT_TLS_AUTO_SECRET", "fv-ferrovault-tls"),
         ("FERROVAULT_NATIVE_SIDECAR", "auto"),
-        ("FERROVAULT_ENV_FILES", "false"),
+        ("FERROVAULT_ENV_FILES", "auto"),
     ] {
         assert_eq!(env(container, name).as_deref(), Some(value), "{name}");
     }
@@ -862,6 +855,10 @@ fn ferrovault_webhook_values_override_the_defaults() {
     );
     let deployment: Deployment = r.one("Deployment");
     assert!(pod_spec_of_deployment(&deployment).affinity.is_none());
+    assert!(
+        deployment.spec.strategy.is_none(),
+        "Kubernetes' default strategy without required anti-affinity"
+    );
     let container = webhook_container(&r);
     assert_eq!(
         env(&container, "AGENT_INJECT_EPHEMERAL_LIMIT").as_deref(),

@@ -77,7 +77,7 @@ fn a_vault_helm_values_file_renders_with_every_injector_key_honoured() {
     assert_eq!(e("AGENT_INJECT_VAULT_ADDR"), "https://vault.corp.example:8200");
 
     // replicas, port, leaderElector, metrics
-    assert_eq!(d.spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(d.spec.replicas, Some(3));
     assert_eq!(e("AGENT_INJECT_LISTEN"), ":8080");
     assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
     assert_eq!(e("AGENT_INJECT_USE_LEADER_ELECTOR"), "true");
@@ -205,7 +205,7 @@ fn a_vault_helm_values_file_renders_with_every_injector_key_honoured() {
             .map(String::as_str),
         Some("true")
     );
-    let template_meta = &d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap();
+    let template_meta = &d.spec.template.metadata.as_ref().unwrap();
     assert_eq!(
         labels(template_meta.annotations.as_ref().unwrap(), "release-of").as_deref(),
         Some("fv")
@@ -246,7 +246,7 @@ fn a_vault_helm_values_file_renders_with_every_injector_key_honoured() {
     assert_eq!(pdb.max_unavailable, None);
     // strategy, templated
     assert_eq!(
-        serde_json::to_value(&d.spec.as_ref().unwrap().strategy).unwrap(),
+        serde_json::to_value(&d.spec.strategy).unwrap(),
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
     );
 }

@@ -67,6 +67,44 @@ pub enum NativeSidecar {
     Never,
 }
 
+/// `--env-files`: whether pods may take secrets as environment variables through the kubelet's
+/// `fileKeyRef` (Kubernetes' `EnvFiles` feature: alpha in 1.34, beta and on by default from 1.35).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvFiles {
+    /// On when the API server is 1.35 or later (the gate's default there), off below or when the
+    /// version cannot be learnt.
+    Auto,
+    /// On: the operator turned the gate on (1.34) or knows it is on.
+    On,
+    /// Off: pods asking for env vars are refused.
+    Off,
+}
+
+impl EnvFiles {
+    /// The decision, given the server's version when known.
+    pub fn enabled(self, server: Option<(u32, u32)>) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            Self::Auto => server.is_some_and(|(major, minor)| major > 1 || (major == 1 && minor >= 35)),
+        }
+    }
+}
+
+fn env_files(value: &str) -> Result<EnvFiles, String> {
+    if value == "auto" {
+        return Ok(EnvFiles::Auto);
+    }
+    match go::parse_bool(value) {
+        Some(true) => Ok(EnvFiles::On),
+        Some(false) => Ok(EnvFiles::Off),
+        None => Err(format!(
+            "invalid value {value:?}: expected auto, or {}",
+            go::BOOL_ACCEPTED
+        )),
+    }
+}
+
 /// Output of `inject`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -194,11 +232,12 @@ pub struct InjectorArgs {
     /// Native sidecar mode (one init container with `restartPolicy: Always`).
     #[arg(long, env = "FERROVAULT_NATIVE_SIDECAR", value_enum, default_value = "auto")]
     pub native_sidecar: NativeSidecar,
-    /// The cluster's API servers and kubelets have the `EnvFiles` feature gate (Kubernetes ≥ 1.34,
-    /// alpha): pods may ask for secrets as environment variables (`ferrovault.dev/env-<secret>`).
-    /// Off, such pods are refused.
-    #[arg(long, env = "FERROVAULT_ENV_FILES", default_value = "false", value_parser = go_bool, action = clap::ArgAction::Set)]
-    pub env_files: bool,
+    /// Pods may ask for secrets as environment variables (`ferrovault.dev/env-<secret>`), which
+    /// needs Kubernetes' `EnvFiles` feature on every API server and kubelet: `auto` (on when the API
+    /// server is 1.35 or later, where the gate is beta and on by default), `true` (1.34 with the
+    /// alpha gate turned on) or `false`. Off, such pods are refused.
+    #[arg(long, env = "FERROVAULT_ENV_FILES", default_value = "auto", value_parser = env_files, action = clap::ArgAction::Set)]
+    pub env_files: EnvFiles,
 }
 
 /// Flags of `serve`.
@@ -352,8 +391,15 @@ pub struct InjectArgs {
 }
 
 impl InjectorArgs {
-    /// The pod defaults, given whether the cluster supports native sidecars.
-    pub fn defaults(&self, native_supported: bool) -> InjectorDefaults {
+    /// Whether a flag is `auto` and so needs the API server's version.
+    pub fn needs_server_version(&self) -> bool {
+        self.native_sidecar == NativeSidecar::Auto || self.env_files == EnvFiles::Auto
+    }
+
+    /// The pod defaults, given the API server's version (major, minor) when it is known: `auto`
+    /// flags follow it (native sidecars from 1.29, env files from 1.35), and are off without it.
+    pub fn defaults(&self, server: Option<(u32, u32)>) -> InjectorDefaults {
+        let native_supported = server.is_some_and(|(major, minor)| major > 1 || (major == 1 && minor >= 29));
         InjectorDefaults {
             vault_address: self.vault_address.clone(),
             agent_image: self.agent_image.clone(),
@@ -390,22 +436,51 @@ impl InjectorArgs {
                 NativeSidecar::Auto => native_supported,
             },
             native_sidecar_supported: native_supported || self.native_sidecar == NativeSidecar::Always,
-            env_files: self.env_files,
+            env_files: self.env_files.enabled(server),
         }
     }
 }
 
-/// Whether a Kubernetes version string (`1.31`, `v1.29.3`, `1.30+`) supports native sidecars.
-pub fn supports_native_sidecars(version: &str) -> bool {
+/// A Kubernetes version string (`1.31`, `v1.29.3`, `1.30+`) as (major, minor); `None` when it is
+/// not one.
+pub fn parse_server_version(version: &str) -> Option<(u32, u32)> {
     let v = version.trim().trim_start_matches('v');
     let mut parts = v.split('.');
-    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok())?;
     let minor: u32 = parts
         .next()
         .map(|p| p.trim_end_matches(|c: char| !c.is_ascii_digit()))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    major > 1 || (major == 1 && minor >= 29)
+        .and_then(|p| p.parse().ok())?;
+    Some((major, minor))
+}
+
+/// Whether a Kubernetes version string (`1.31`, `v1.29.3`, `1.30+`) supports native sidecars.
+pub fn supports_native_sidecars(version: &str) -> bool {
+    parse_server_version(version).is_some_and(|(major, minor)| major > 1 || (major == 1 && minor >= 29))
+}
+
+#[cfg(test)]
+mod env_files_tests {
+    use super::*;
+
+    #[test]
+    fn env_files_auto_follows_the_server_from_1_35() {
+        assert!(!EnvFiles::Auto.enabled(None));
+        assert!(!EnvFiles::Auto.enabled(Some((1, 34))));
+        assert!(EnvFiles::Auto.enabled(Some((1, 35))));
+        assert!(EnvFiles::Auto.enabled(Some((1, 37))));
+        assert!(EnvFiles::On.enabled(Some((1, 34))));
+        assert!(EnvFiles::On.enabled(None));
+        assert!(!EnvFiles::Off.enabled(Some((1, 37))));
+        assert_eq!(env_files("auto"), Ok(EnvFiles::Auto));
+        assert_eq!(env_files("1"), Ok(EnvFiles::On));
+        assert_eq!(env_files("FALSE"), Ok(EnvFiles::Off));
+        let err = env_files("yes").unwrap_err();
+        assert!(err.contains("\"yes\"") && err.contains("auto"), "{err}");
+        assert_eq!(parse_server_version("v1.37.2"), Some((1, 37)));
+        assert_eq!(parse_server_version("1.30+"), Some((1, 30)));
+        assert_eq!(parse_server_version("garbage"), None);
+    }
 }
 
 fn components(value: &str) -> Result<String, String> {
@@ -598,7 +673,7 @@ mod tests {
         let Command::Inject(args) = cli.command else {
             panic!("inject")
         };
-        assert_eq!(args.injector.defaults(false), InjectorDefaults::default());
+        assert_eq!(args.injector.defaults(None), InjectorDefaults::default());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde::Deserialize as _;
 use serde_json::json;
 
-use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, supports_native_sidecars};
+use crate::args::{InjectArgs, LogFormat, Output, ServeArgs, parse_server_version};
 use crate::autotls::{self, AutoTlsConfig};
 use crate::error::Error;
 use crate::leader;
@@ -34,17 +34,14 @@ pub fn install_panic_hook() {
     ferrovault_contract::logging::install_panic_hook("ferrovault-webhook", "request data");
 }
 
-/// Asks the API server for its version once; `None` when no cluster can be reached.
-async fn cluster_supports_native_sidecars() -> Option<bool> {
+/// Asks the API server for its version (major, minor) once; `None` when no cluster can be reached.
+async fn cluster_version() -> Option<(u32, u32)> {
     let client = kube::Client::try_default().await.ok()?;
     let info = tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version())
         .await
         .ok()?
         .ok()?;
-    Some(supports_native_sidecars(&format!(
-        "{}.{}",
-        info.major, info.minor
-    )))
+    parse_server_version(&format!("{}.{}", info.major, info.minor))
 }
 
 /// `ferrovault-webhook serve`.
@@ -68,20 +65,20 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
             "no Vault address configured: set --vault-address or AGENT_INJECT_VAULT_ADDR".into(),
         ));
     }
-    let native_supported = match args.injector.native_sidecar {
-        crate::args::NativeSidecar::Auto => match cluster_supports_native_sidecars().await {
-            Some(s) => s,
-            None => {
-                tracing::warn!(
-                    "--native-sidecar=auto: the Kubernetes API could not be asked for its version; using classic init + sidecar"
-                );
-                false
-            }
-        },
-        crate::args::NativeSidecar::Always => true,
-        crate::args::NativeSidecar::Never => false,
+    let server = if args.injector.needs_server_version() {
+        let server = cluster_version().await;
+        if server.is_none() {
+            tracing::warn!(
+                "--native-sidecar=auto / --env-files=auto: the Kubernetes API could not be asked for its version; \
+                 using classic init + sidecar and refusing env vars from files"
+            );
+        }
+        server
+    } else {
+        None
     };
-    let defaults = args.injector.defaults(native_supported);
+    let defaults = args.injector.defaults(server);
+    let (native_sidecar, env_files) = (defaults.native_sidecar, defaults.env_files);
     if args.use_leader_elector == Some(false) && args.tls_auto.is_some() {
         tracing::info!(
             "AGENT_INJECT_USE_LEADER_ELECTOR=false has no effect: auto TLS always elects one leader through a Lease \
@@ -134,7 +131,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     let detector = missed_injection_detector(&args, auto_tls.as_ref(), &state.metrics).await?;
     let router = app(state, &args.telemetry_path);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, native_sidecar = native_supported, "ferrovault-webhook serving");
+    tracing::info!(listen = %listener.local_addr()?, native_sidecar, env_files, "ferrovault-webhook serving");
     let served = serve(listener, tls, router, shutdown_signal(), limits).await;
     if let Some((task, election)) = detector {
         task.abort();
@@ -435,12 +432,8 @@ fn add_service_account_token(pod: &mut serde_json::Value) {
 /// denial if any, and the admission warnings.
 pub fn dry_run(args: &InjectArgs) -> Result<(String, Option<String>, Vec<String>), Error> {
     let input = read_input(args)?;
-    let native_supported = args
-        .kubernetes_version
-        .as_deref()
-        .map(supports_native_sidecars)
-        .unwrap_or(false);
-    let defaults = args.injector.defaults(native_supported);
+    let server = args.kubernetes_version.as_deref().and_then(parse_server_version);
+    let defaults = args.injector.defaults(server);
     let kind = input.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let (request, pod_json): (AdmissionRequest<DynamicObject>, serde_json::Value) = match kind {
         "AdmissionReview" => {

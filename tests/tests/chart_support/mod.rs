@@ -176,11 +176,11 @@ pub fn round_trip<T: DeserializeOwned + serde::Serialize>(object: &Value) {
 // === small accessors ===
 
 pub fn pod_spec_of_statefulset(sts: &StatefulSet) -> &PodSpec {
-    sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+    sts.spec.template.spec.as_ref().unwrap()
 }
 
 pub fn pod_spec_of_deployment(deployment: &Deployment) -> &PodSpec {
-    deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+    deployment.spec.template.spec.as_ref().unwrap()
 }
 
 pub fn env(container: &Container, name: &str) -> Option<String> {

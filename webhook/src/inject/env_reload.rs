@@ -39,9 +39,10 @@ pub(super) fn check(
         if !cx.defaults.env_files {
             return Err(InjectError::Pod(format!(
                 "annotation {key} asks for secrets as environment variables (env[].valueFrom.fileKeyRef), \
-                 which needs Kubernetes 1.34 or later with the EnvFiles feature gate on the API servers and \
-                 kubelets; this injector runs without --env-files=true (chart value envFiles.enabled), so the \
-                 pod is refused: enable the gate and the flag, or read the file {} instead",
+                 which needs Kubernetes' EnvFiles feature on the API servers and kubelets (on by default from \
+                 1.35; a gate to turn on in 1.34); this injector has env files off (--env-files, chart value \
+                 envFiles.enabled: auto turns them on for a 1.35+ API server), so the pod is refused: use a \
+                 1.35+ cluster or turn the gate and --env-files=true on, or read the file {} instead",
                 s.destination
             )));
         }
