@@ -4,8 +4,12 @@
 #
 #   scripts/node.sh install          installs containerd, runc, the CNI plugins, iptables, buildah,
 #                                    busybox-static and gcc from Debian when missing
-#   scripts/node.sh setup STATE      cleans up after an earlier run that died, then: node IP on lo,
-#                                    cgroup root, firewall guard (see below); records what it found
+#   scripts/node.sh setup STATE [N]  cleans up after an earlier run that died, then, for N nodes
+#                                    (default 1): node IPs on lo, cgroup roots, firewall guard (see
+#                                    below); records what it found
+#   scripts/node.sh kill-node STATE I  the loss of node I (0-based): kills its containers (its cgroup
+#                                    root) and every process started for it (its directory under
+#                                    STATE on the command line: containerd, its shims, the kubelet)
 #   scripts/node.sh dnat STATE PORT  the `kubernetes` Service for pods: 10.0.0.1:443 -> NODE_IP:PORT
 #   scripts/node.sh teardown STATE   kills what is left in the node's cgroups, unmounts everything
 #                                    under STATE, removes the bridge, the firewall chains, the
@@ -14,16 +18,27 @@
 #   scripts/node.sh cleanup          teardown of the node a killed run left (if any)
 #   scripts/node.sh check            prints what a node left on this machine (nothing, normally)
 #
-# Network: pods live on the bridge ferrovault0 (10.244.0.0/24, gateway 10.244.0.1, no masquerade,
-# no default route: routes to NODE_IP/32 and the service range only). The guard chain drops anything
-# routed between the bridge and another interface, so even with ip_forward on (the bridge plugin
-# turns it on) no pod packet leaves this machine.
+# Network: node I (0-based) has the address 10.245.0.(I+1) on lo and its pods live on the bridge
+# ferrovaultI (10.244.I.0/24, gateway 10.244.I.1, no masquerade, no default route: routes to the
+# first node's IP, the other nodes' pod networks and the service range only). The guard chain lets
+# packets pass between the node bridges and drops anything routed between a bridge and any other
+# interface, so even with ip_forward on (the bridge plugin turns it on) no pod packet leaves this
+# machine.
 set -euo pipefail
 
 NODE_IP=10.245.0.1
 BRIDGE=ferrovault0
+# every node's bridge: ferrovault0, ferrovault1, … (an iptables interface wildcard)
+BRIDGES=ferrovault+
 SERVICE_IP=10.0.0.1
 CGROUP_ROOT=ferrovault-node
+MAX_NODES=4
+# node I's address, bridge, cgroup root and directory under the state dir (the first node's is the
+# state dir itself); tests/src/node/mod.rs (`Node`) names them the same way
+node_ip() { echo "10.245.0.$(($1 + 1))"; }
+node_bridge() { echo "ferrovault$1"; }
+node_cgroup() { if [ "$1" = 0 ]; then echo "$CGROUP_ROOT"; else echo "$CGROUP_ROOT-$(($1 + 1))"; fi; }
+node_count() { cat "$1/host/nodes" 2>/dev/null || echo 1; }
 FWD_CHAIN=FERROVAULT-NODE-FWD
 SVC_CHAIN=FERROVAULT-NODE-SVC
 POINTER=/run/ferrovault-node.state
@@ -73,7 +88,9 @@ iptables_cmds() {
 
 setup() {
   need_root
-  local state="${1:?usage: $0 setup STATE}"
+  local state="${1:?usage: $0 setup STATE [N]}" nodes="${2:-1}"
+  case "$nodes" in [1-9]) ;; *) log "setup: N must be 1..$MAX_NODES"; exit 2 ;; esac
+  [ "$nodes" -le "$MAX_NODES" ] || { log "setup: at most $MAX_NODES nodes"; exit 2; }
   if [ -f "$POINTER" ]; then
     local old
     old=$(cat "$POINTER")
@@ -82,6 +99,7 @@ setup() {
   fi
   mkdir -p "$state/host"
   echo "$state" > "$POINTER"
+  echo "$nodes" > "$state/host/nodes"
   cat /proc/sys/net/ipv4/ip_forward > "$state/host/ip_forward"
   local p
   : > "$state/host/absent"
@@ -91,23 +109,27 @@ setup() {
     "$ipt-save" 2>/dev/null | awk '/^:/{print substr($1,2)}' | sort -u > "$state/host/$ipt.chains" || true
   done
 
-  ip addr add "$NODE_IP/32" dev lo 2>/dev/null || true
-  # the kubelet requires its cgroup root to exist; cpuset children start empty in v1, so copy
-  local h
-  for h in $(hierarchies); do
-    mkdir -p "$h/$CGROUP_ROOT"
-    if [ -f "$h/cpuset.cpus" ]; then
-      cat "$h/cpuset.cpus" > "$h/$CGROUP_ROOT/cpuset.cpus"
-      cat "$h/cpuset.mems" > "$h/$CGROUP_ROOT/cpuset.mems"
-    fi
+  local h i root
+  for ((i = 0; i < nodes; i++)); do
+    ip addr add "$(node_ip "$i")/32" dev lo 2>/dev/null || true
+    # the kubelet requires its cgroup root to exist; cpuset children start empty in v1, so copy
+    root=$(node_cgroup "$i")
+    for h in $(hierarchies); do
+      mkdir -p "$h/$root"
+      if [ -f "$h/cpuset.cpus" ]; then
+        cat "$h/cpuset.cpus" > "$h/$root/cpuset.cpus"
+        cat "$h/cpuset.mems" > "$h/$root/cpuset.mems"
+      fi
+    done
   done
   iptables -N "$FWD_CHAIN"
-  iptables -A "$FWD_CHAIN" -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
-  iptables -A "$FWD_CHAIN" -i "$BRIDGE" -j DROP
-  iptables -A "$FWD_CHAIN" -o "$BRIDGE" -j DROP
+  # between the nodes' pod bridges (pod to pod across nodes), nowhere else
+  iptables -A "$FWD_CHAIN" -i "$BRIDGES" -o "$BRIDGES" -j ACCEPT
+  iptables -A "$FWD_CHAIN" -i "$BRIDGES" -j DROP
+  iptables -A "$FWD_CHAIN" -o "$BRIDGES" -j DROP
   iptables -I FORWARD 1 -j "$FWD_CHAIN"
   iptables -t nat -N "$SVC_CHAIN"
-  iptables -t nat -I PREROUTING 1 -i "$BRIDGE" -j "$SVC_CHAIN"
+  iptables -t nat -I PREROUTING 1 -i "$BRIDGES" -j "$SVC_CHAIN"
 }
 
 dnat() {
@@ -117,6 +139,32 @@ dnat() {
     -j DNAT --to-destination "$NODE_IP:$port"
 }
 
+# the loss of node $2: its containers and every process started for it are killed (nothing is
+# unmounted or removed: teardown does that); the other nodes keep running
+kill_node() {
+  need_root
+  local state="${1:?usage: $0 kill-node STATE I}" i="${2:?usage: $0 kill-node STATE I}" h pid m pass
+  local root dir
+  root=$(node_cgroup "$i")
+  if [ "$i" = 0 ]; then dir="$state/containerd/"; else dir="$state/$CGROUP_ROOT-$((i + 1))/"; fi
+  for pass in 1 2; do
+    for m in /proc/[0-9]*; do
+      pid="${m#/proc/}"
+      [ "$pid" = "$$" ] && continue
+      local cmd
+      cmd=$( { tr '\0' ' ' < "$m/cmdline"; } 2>/dev/null) || continue
+      [[ "$cmd" == *"$dir"* ]] && kill -KILL "$pid" 2>/dev/null
+    done
+    for h in $(hierarchies); do
+      [ -d "$h/$root" ] || continue
+      find "$h/$root" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
+        kill -KILL "$pid" 2>/dev/null
+      done
+    done
+    sleep 0.5
+  done
+}
+
 # mount points under $1, deepest first
 mounts_under() {
   awk -v prefix="$1" 'index($5, prefix)==1 {print $5}' /proc/self/mountinfo | sort -r
@@ -124,7 +172,8 @@ mounts_under() {
 
 teardown() {
   need_root
-  local state="${1:?usage: $0 teardown STATE}" h pid m ipt chain p
+  local state="${1:?usage: $0 teardown STATE}" h pid m ipt chain p i nodes
+  nodes=$(node_count "$state")
   # best effort from here on: one thing that cannot be removed must not keep the rest
   set +e +o pipefail
   # 1. processes: containers (in the node's cgroups), and processes started for this node (the
@@ -139,9 +188,11 @@ teardown() {
   local pass
   for pass in 1 2; do
     for h in $(hierarchies); do
-      [ -d "$h/$CGROUP_ROOT" ] || continue
-      find "$h/$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
-        kill -KILL "$pid" 2>/dev/null
+      for ((i = 0; i < nodes; i++)); do
+        [ -d "$h/$(node_cgroup "$i")" ] || continue
+        find "$h/$(node_cgroup "$i")" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
+          kill -KILL "$pid" 2>/dev/null
+        done
       done
     done
     for m in /proc/[0-9]*; do
@@ -161,9 +212,11 @@ teardown() {
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
   done
   # 3. network
-  ip link del "$BRIDGE" 2>/dev/null || true
+  for ((i = 0; i < nodes; i++)); do ip link del "$(node_bridge "$i")" 2>/dev/null || true; done
   while iptables -D FORWARD -j "$FWD_CHAIN" 2>/dev/null; do :; done
   iptables -F "$FWD_CHAIN" 2>/dev/null && iptables -X "$FWD_CHAIN" 2>/dev/null || true
+  while iptables -t nat -D PREROUTING -i "$BRIDGES" -j "$SVC_CHAIN" 2>/dev/null; do :; done
+  # (a node of an earlier version of this script jumped from the first bridge only)
   while iptables -t nat -D PREROUTING -i "$BRIDGE" -j "$SVC_CHAIN" 2>/dev/null; do :; done
   iptables -t nat -F "$SVC_CHAIN" 2>/dev/null && iptables -t nat -X "$SVC_CHAIN" 2>/dev/null || true
   # chains the kubelet made anyway (KUBE-*-CANARY, KUBE-IPTABLES-HINT, …) that were not there before
@@ -177,15 +230,19 @@ teardown() {
       done
     done
   done
-  ip addr del "$NODE_IP/32" dev lo 2>/dev/null || true
+  for ((i = 0; i < nodes; i++)); do ip addr del "$(node_ip "$i")/32" dev lo 2>/dev/null || true; done
   if [ -f "$state/host/ip_forward" ]; then
     cat "$state/host/ip_forward" > /proc/sys/net/ipv4/ip_forward
   fi
   # 4. cgroups, deepest first
   for h in $(hierarchies); do
-    [ -d "$h/$CGROUP_ROOT" ] || continue
-    find "$h/$CGROUP_ROOT" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-    [ -d "$h/$CGROUP_ROOT" ] && log "cgroup $h/$CGROUP_ROOT is still there"
+    for ((i = 0; i < nodes; i++)); do
+      local root
+      root=$(node_cgroup "$i")
+      [ -d "$h/$root" ] || continue
+      find "$h/$root" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+      [ -d "$h/$root" ] && log "cgroup $h/$root is still there"
+    done
   done
   # 5. host paths that did not exist before
   if [ -f "$state/host/absent" ]; then
@@ -209,13 +266,15 @@ teardown() {
 }
 
 check() {
-  local found=0 h
-  ip -br addr show dev lo | grep -q "$NODE_IP" && { log "lo still has $NODE_IP"; found=1; }
-  ip link show "$BRIDGE" >/dev/null 2>&1 && { log "bridge $BRIDGE still exists"; found=1; }
-  iptables-save 2>/dev/null | grep -q 'FERROVAULT-NODE\|KUBE-' && { log "firewall chains left"; found=1; }
-  for h in $(hierarchies); do
-    [ -d "$h/$CGROUP_ROOT" ] && { log "cgroup $h/$CGROUP_ROOT left"; found=1; }
+  local found=0 h i
+  for ((i = 0; i < MAX_NODES; i++)); do
+    ip -br addr show dev lo | grep -qw "$(node_ip "$i")" && { log "lo still has $(node_ip "$i")"; found=1; }
+    ip link show "$(node_bridge "$i")" >/dev/null 2>&1 && { log "bridge $(node_bridge "$i") still exists"; found=1; }
+    for h in $(hierarchies); do
+      [ -d "$h/$(node_cgroup "$i")" ] && { log "cgroup $h/$(node_cgroup "$i") left"; found=1; }
+    done
   done
+  iptables-save 2>/dev/null | grep -q 'FERROVAULT-NODE\|KUBE-' && { log "firewall chains left"; found=1; }
   grep -q 'ferrovault-node' /proc/self/mountinfo && { log "mounts left"; found=1; }
   [ -f "$POINTER" ] && { log "$POINTER left"; found=1; }
   [ "$found" = 0 ] && log "nothing left behind"
@@ -224,10 +283,11 @@ check() {
 
 case "${1:-}" in
   install) install ;;
-  setup) setup "${2:-}" ;;
+  setup) setup "${2:-}" "${3:-1}" ;;
+  kill-node) kill_node "${2:-}" "${3:-}" ;;
   dnat) dnat "${2:-}" "${3:-}" ;;
   teardown) teardown "${2:-}" ;;
   cleanup) if [ -f "$POINTER" ]; then teardown "$(cat "$POINTER")"; fi ;;
   check) check ;;
-  *) log "usage: $0 install|setup STATE|dnat STATE PORT|teardown STATE|check"; exit 2 ;;
+  *) log "usage: $0 install|setup STATE [N]|kill-node STATE I|dnat STATE PORT|teardown STATE|check"; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 //! A real Kubernetes control plane for end-to-end tests: etcd, kube-apiserver and
-//! kube-controller-manager (v1.34.4, built by `scripts/control-plane.sh build`) on free loopback ports,
+//! kube-controller-manager (v1.37.2 by default, or the release `K8S_VERSION` names; built by
+//! `scripts/control-plane.sh build`) on free loopback ports,
 //! with fresh certificates, killed when dropped (also when the test panics).
 //!
 //! There is no kubelet here: pods are created, admitted (so mutating webhooks run) and then stay
@@ -25,8 +26,25 @@ use pki::{Pki, write_kubeconfig};
 pub use crate::run;
 use crate::{Error, Result, command_words, free_port, wait_for};
 
-/// The Kubernetes release the harness runs (and `scripts/control-plane.sh` builds).
-pub const KUBERNETES_VERSION: &str = "v1.34.4";
+/// The Kubernetes release the harness runs by default (and `scripts/control-plane.sh` builds).
+pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.37.2";
+
+/// The Kubernetes release the harness runs: env `K8S_VERSION` (`make test-k8s K8S_VERSION=…`,
+/// exported by `scripts/control-plane.sh`), else [`DEFAULT_KUBERNETES_VERSION`].
+pub fn kubernetes_version() -> String {
+    std::env::var("K8S_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_KUBERNETES_VERSION.to_owned())
+}
+
+/// The (major, minor) of [`kubernetes_version`], for tests whose expectations follow the release.
+pub fn kubernetes_minor() -> (u32, u32) {
+    let version = kubernetes_version();
+    let mut parts = version.trim_start_matches('v').split('.');
+    let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (next(), next())
+}
 
 /// Audiences the API server accepts in service-account tokens.
 pub const API_AUDIENCES: &str = "https://kubernetes.default.svc,vault";
@@ -54,7 +72,7 @@ subjects: [{kind: ServiceAccount, name: token-reviewer, namespace: openbao}]
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Directory of `kube-apiserver`, `kube-controller-manager`, `etcd` and `kubectl`: env
-/// `KUBE_BIN_DIR`, else `${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-v1.34.4/bin`.
+/// `KUBE_BIN_DIR`, else `${FERROVAULT_CACHE:-$HOME/.cache/ferrovault}/k8s-<version>/bin`.
 pub fn kube_bin_dir() -> (PathBuf, &'static str) {
     if let Some(dir) = std::env::var_os("KUBE_BIN_DIR").filter(|v| !v.is_empty()) {
         return (PathBuf::from(dir), "env KUBE_BIN_DIR");
@@ -66,7 +84,7 @@ pub fn kube_bin_dir() -> (PathBuf, &'static str) {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ferrovault")
         });
     (
-        cache.join(format!("k8s-{KUBERNETES_VERSION}/bin")),
+        cache.join(format!("k8s-{}/bin", kubernetes_version())),
         "the default cache; set KUBE_BIN_DIR to use another",
     )
 }
@@ -123,8 +141,11 @@ impl Default for Options {
 /// The ClusterIP of the `kubernetes` Service (the first address of `--service-cluster-ip-range`).
 pub const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
-/// Feature gates of the API server and the kubelet in [`Options::for_node`] mode.
-pub const NODE_FEATURE_GATES: &str = "EnvFiles=true";
+/// Feature gates of the API server and the kubelet in [`Options::for_node`] mode: `EnvFiles` is
+/// alpha (off) in 1.34 and on by default from 1.35, where the node runs with the defaults users get.
+pub fn node_feature_gates() -> Option<&'static str> {
+    (kubernetes_minor() < (1, 35)).then_some("EnvFiles=true")
+}
 
 impl ControlPlane {
     /// Makes certificates, starts etcd, the API server (waits for `/readyz`) and the
@@ -201,8 +222,12 @@ impl ControlPlane {
                 format!("--kubelet-certificate-authority={}", p(&cp.pki.ca_cert)),
                 "--kubelet-preferred-address-types=InternalIP".into(),
                 "--enable-aggregator-routing=true".into(),
-                format!("--feature-gates={NODE_FEATURE_GATES}"),
+                // a lost node's pods are evicted after 30 s rather than 5 min (the default
+                // tolerations the DefaultTolerationSeconds admission plugin adds)
+                "--default-not-ready-toleration-seconds=30".into(),
+                "--default-unreachable-toleration-seconds=30".into(),
             ];
+            node_args.extend(node_feature_gates().map(|gates| format!("--feature-gates={gates}")));
         }
         let pki = &cp.pki;
         let address = options.address;
@@ -254,6 +279,8 @@ impl ControlPlane {
                 "--use-service-account-credentials=true".into(),
                 "--leader-elect=false".into(),
                 "--profiling=false".into(),
+                // a node whose kubelet stopped reporting turns NotReady after 20 s, not 50
+                "--node-monitor-grace-period=20s".into(),
             ],
         )?;
         cp.wait_component("kube-controller-manager", || {

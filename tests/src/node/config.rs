@@ -6,8 +6,8 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::{BRIDGE, CGROUP_ROOT, NODE_IP, NODE_NAME, POD_GATEWAY, POD_SUBNET};
-use crate::kube::{NODE_FEATURE_GATES, SERVICE_IP};
+use super::{NODE_IP, Node, PODS_NETWORK};
+use crate::kube::{SERVICE_IP, node_feature_gates};
 
 /// containerd's `config.toml`: its own root, state and socket under `state`, the local pause image
 /// as the sandbox image, runc with cgroupfs, CNI from Debian's plugin directory.
@@ -54,25 +54,27 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     )
 }
 
-/// The pod network: a bridge with host-local IPAM. No masquerading and no default route: pods
-/// reach each other, the node IP (the API server, OpenBao, the kubelet) and the Service range
-/// (DNAT'ed to the node IP by `scripts/node.sh dnat`), nothing else.
-pub(super) fn cni(state: &Path) -> String {
+/// A node's pod network: its own bridge with host-local IPAM on its own /24. No masquerading and
+/// no default route: pods reach each other (on every node: the host routes between the bridges),
+/// the first node's IP (the API server, OpenBao), and the Service range (DNAT'ed to the API server
+/// by `scripts/node.sh dnat`), nothing else.
+pub(super) fn cni(node: Node, state: &Path) -> String {
     serde_json::json!({
         "cniVersion": "0.4.0",
         "name": "ferrovault-node",
         "plugins": [{
             "type": "bridge",
-            "bridge": BRIDGE,
+            "bridge": node.bridge(),
             "isGateway": true,
             "ipMasq": false,
             "hairpinMode": true,
             "ipam": {
                 "type": "host-local",
-                "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY.to_string()}]],
+                "ranges": [[{"subnet": node.pod_subnet(), "gateway": node.gateway().to_string()}]],
                 "routes": [
                     {"dst": format!("{NODE_IP}/32")},
                     {"dst": format!("{}/24", service_network(SERVICE_IP))},
+                    {"dst": PODS_NETWORK},
                 ],
                 "dataDir": state.join("cni/ipam").display().to_string(),
             },
@@ -88,6 +90,7 @@ fn service_network(ip: Ipv4Addr) -> Ipv4Addr {
 
 /// Ports and files the kubelet configuration refers to.
 pub(super) struct Kubelet<'a> {
+    pub node: Node,
     pub state: &'a Path,
     pub ca: &'a Path,
     pub serving_cert: &'a Path,
@@ -100,10 +103,13 @@ pub(super) struct Kubelet<'a> {
 /// The KubeletConfiguration that works on this kind of machine.
 pub(super) fn kubelet(k: &Kubelet) -> String {
     let s = k.state.display();
+    let gates = node_feature_gates()
+        .map(|g| format!("featureGates:\n  {}\n", g.replace('=', ": ")))
+        .unwrap_or_default();
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: {NODE_IP}
+address: {ip}
 port: {port}
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -120,7 +126,7 @@ rotateCertificates: false
 containerRuntimeEndpoint: "unix://{socket}"
 # cgroup v1 hierarchy, no systemd: cgroupfs under a root of our own that teardown removes
 cgroupDriver: cgroupfs
-cgroupRoot: /{CGROUP_ROOT}
+cgroupRoot: /{cgroup_root}
 failCgroupV1: false
 failSwapOn: false
 # lowering oom_score_adj is refused in this VM
@@ -142,25 +148,24 @@ resolvConf: ""
 clusterDomain: cluster.local
 serializeImagePulls: false
 maxPods: 60
-featureGates:
-  {gates}
-"#,
+{gates}"#,
+        ip = k.node.ip(),
+        cgroup_root = k.node.cgroup_root(),
         port = k.port,
         healthz = k.healthz_port,
         ca = k.ca.display(),
         cert = k.serving_cert.display(),
         key = k.serving_key.display(),
         socket = k.socket.display(),
-        gates = NODE_FEATURE_GATES.replace('=', ": "),
     )
 }
 
 /// A kubeconfig for `user` with a client certificate, talking to `server`.
-pub(super) fn kubeconfig(server: &str, ca: &Path, cert: &Path, key: &Path) -> String {
+pub(super) fn kubeconfig(user: &str, server: &str, ca: &Path, cert: &Path, key: &Path) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: node\n  cluster:\n    server: {server}\n    \
-         certificate-authority: {ca}\nusers:\n- name: {NODE_NAME}\n  user:\n    client-certificate: {cert}\n    \
-         client-key: {key}\ncontexts:\n- name: node\n  context:\n    cluster: node\n    user: {NODE_NAME}\n\
+         certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate: {cert}\n    \
+         client-key: {key}\ncontexts:\n- name: node\n  context:\n    cluster: node\n    user: {user}\n\
          current-context: node\n",
         ca = ca.display(),
         cert = cert.display(),
@@ -173,22 +178,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pod_network_routes_only_the_node_ip_and_the_service_range() {
-        let conf: serde_json::Value = serde_json::from_str(&cni(Path::new("/s"))).unwrap();
+    fn the_pod_network_routes_only_the_node_ip_the_service_range_and_the_pods() {
+        let conf: serde_json::Value = serde_json::from_str(&cni(Node::FIRST, Path::new("/s"))).unwrap();
         let bridge = &conf["plugins"][0];
         assert_eq!(bridge["ipMasq"], false);
+        assert_eq!(bridge["bridge"], "ferrovault0");
+        assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.244.0.0/24");
         let routes: Vec<&str> = bridge["ipam"]["routes"]
             .as_array()
             .unwrap()
             .iter()
             .map(|r| r["dst"].as_str().unwrap())
             .collect();
-        assert_eq!(routes, ["10.245.0.1/32", "10.0.0.0/24"]);
+        assert_eq!(routes, ["10.245.0.1/32", "10.0.0.0/24", "10.244.0.0/16"]);
+        let second: serde_json::Value = serde_json::from_str(&cni(Node(1), Path::new("/s"))).unwrap();
+        assert_eq!(second["plugins"][0]["bridge"], "ferrovault1");
+        assert_eq!(
+            second["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
+            "10.244.1.0/24"
+        );
+        assert_eq!(
+            second["plugins"][0]["ipam"]["ranges"][0][0]["gateway"],
+            "10.244.1.1"
+        );
     }
 
     #[test]
-    fn feature_gates_become_a_yaml_map() {
+    fn each_node_has_its_address_and_cgroup_root_and_gates_become_a_yaml_map() {
         let text = kubelet(&Kubelet {
+            node: Node(1),
             state: Path::new("/s"),
             ca: Path::new("/ca"),
             serving_cert: Path::new("/c"),
@@ -197,7 +215,12 @@ mod tests {
             port: 1,
             healthz_port: 2,
         });
-        assert!(text.contains("featureGates:\n  EnvFiles: true\n"), "{text}");
+        assert!(text.contains("address: 10.245.0.2\n"), "{text}");
+        assert!(text.contains("cgroupRoot: /ferrovault-node-2\n"), "{text}");
+        match node_feature_gates() {
+            Some(_) => assert!(text.contains("featureGates:\n  EnvFiles: true\n"), "{text}"),
+            None => assert!(!text.contains("featureGates"), "{text}"),
+        }
         assert!(text.contains("oomScoreAdj: 0\n"));
     }
 }

@@ -1,6 +1,9 @@
-//! A real Kubernetes node for end-to-end tests: containerd + runc + the bridge CNI plugin from
-//! Debian, the kubelet and kube-scheduler (v1.34.4, built by `scripts/control-plane.sh build`)
-//! beside a [`ControlPlane`] started for a node ([`Options::for_node`]). Pods really run.
+//! Real Kubernetes nodes for end-to-end tests: containerd + runc + the bridge CNI plugin from
+//! Debian, the kubelet and kube-scheduler (v1.37.2 by default, built by
+//! `scripts/control-plane.sh build`) beside a [`ControlPlane`] started for a node
+//! ([`Options::for_node`]). Pods really run — on one node ([`NodeCluster::start`]) or on several
+//! ([`NodeCluster::start_nodes`]), each with its own containerd, kubelet, address, pod network and
+//! cgroup root ([`Node`]).
 //!
 //! ```no_run
 //! let cluster = ferrovault_tests::node::NodeCluster::start().unwrap();
@@ -12,7 +15,9 @@
 //!
 //! - The node IP [`NODE_IP`] is a /32 on `lo`: the kubelet refuses a loopback node IP, and the API
 //!   server (bound to it), the kubelet and OpenBao ([`NodeCluster::vault_listen_address`]) stay on
-//!   this machine. Pods reach it through the bridge gateway.
+//!   this machine. Pods reach it through their bridge's gateway. Further nodes have the next
+//!   addresses (`10.245.0.2`, …), bridges (`ferrovault1`, …) and pod networks (`10.244.1.0/24`, …);
+//!   the host routes between the bridges and nowhere else.
 //! - No kube-proxy and no DNS: the API server resolves webhook Services to pod IPs
 //!   (`--enable-aggregator-routing`); the `kubernetes` Service IP is DNAT'ed to the API server by a
 //!   rule of our own; pods reach Vault by address.
@@ -31,18 +36,90 @@ use std::time::{Duration, Instant};
 use crate::kube::{ControlPlane, Options, kube_bin};
 use crate::{Error, Result, free_port, wait_for};
 
-/// The node's address (on `lo`), where the API server, the kubelet and OpenBao listen.
+/// The first node's address (on `lo`), where the API server, its kubelet and OpenBao listen.
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 245, 0, 1);
-/// The node's name.
+/// The first node's name.
 pub const NODE_NAME: &str = "ferrovault-node";
-/// The pod network.
+/// The first node's pod network.
 pub const POD_SUBNET: &str = "10.244.0.0/24";
-/// The bridge's address on the host.
+/// The first node's bridge address on the host.
 pub const POD_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 244, 0, 1);
-/// The bridge device.
+/// The first node's bridge device.
 pub const BRIDGE: &str = "ferrovault0";
-/// The kubelet's cgroup root (in every hierarchy).
+/// The first node's kubelet cgroup root (in every hierarchy).
 pub const CGROUP_ROOT: &str = "ferrovault-node";
+/// Every node's pod network together (each node has a /24 of it).
+pub const PODS_NETWORK: &str = "10.244.0.0/16";
+/// The most nodes `scripts/node.sh` sets up.
+pub const MAX_NODES: usize = 4;
+
+/// One node of a [`NodeCluster`], by index: its name, address, pod network, bridge and cgroup root.
+/// The first ([`Node::FIRST`]) is the constants above; `scripts/node.sh` names the others the same
+/// way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Node(pub usize);
+
+impl Node {
+    /// The node the single-node scenarios use.
+    pub const FIRST: Node = Node(0);
+
+    /// `ferrovault-node`, `ferrovault-node-2`, …
+    pub fn name(self) -> String {
+        self.numbered(NODE_NAME)
+    }
+
+    /// `10.245.0.1`, `10.245.0.2`, …
+    pub fn ip(self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 245, 0, self.octet() + 1)
+    }
+
+    /// `10.244.0.0/24`, `10.244.1.0/24`, …
+    pub fn pod_subnet(self) -> String {
+        format!("10.244.{}.0/24", self.octet())
+    }
+
+    /// The bridge's address on the host: `10.244.0.1`, `10.244.1.1`, …
+    pub fn gateway(self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 244, self.octet(), 1)
+    }
+
+    /// `ferrovault0`, `ferrovault1`, …
+    pub fn bridge(self) -> String {
+        format!("ferrovault{}", self.0)
+    }
+
+    /// `ferrovault-node`, `ferrovault-node-2`, …
+    pub fn cgroup_root(self) -> String {
+        self.numbered(CGROUP_ROOT)
+    }
+
+    /// A component's name on this node (`kubelet`, `kubelet-2`, …): its child process and log.
+    pub fn component(self, base: &str) -> String {
+        self.numbered(base)
+    }
+
+    /// The node's directory: the state dir itself for the first, a directory named after the node
+    /// inside it for the others (`scripts/node.sh kill-node` finds its processes by it).
+    fn dir(self, state: &Path) -> PathBuf {
+        if self == Self::FIRST {
+            state.to_owned()
+        } else {
+            state.join(self.name())
+        }
+    }
+
+    fn numbered(self, base: &str) -> String {
+        if self == Self::FIRST {
+            base.to_owned()
+        } else {
+            format!("{base}-{}", self.0 + 1)
+        }
+    }
+
+    fn octet(self) -> u8 {
+        u8::try_from(self.0).expect("a handful of nodes")
+    }
+}
 
 const LOCK: &str = "/run/ferrovault-node.lock";
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(180);
@@ -95,9 +172,10 @@ impl Images {
     }
 }
 
-/// A control plane with one real node. Dropping it stops everything and cleans the host.
+/// A control plane with real nodes. Dropping it stops everything and cleans the host.
 pub struct NodeCluster {
     children: Vec<(String, Child)>,
+    nodes: usize,
     cp: Option<ControlPlane>,
     state: PathBuf,
     host_ready: bool,
@@ -111,6 +189,13 @@ impl NodeCluster {
     /// Sets up the host, starts the control plane, containerd (with the images imported), the
     /// kubelet and the scheduler, and waits until the node is Ready and schedulable.
     pub fn start() -> Result<Self> {
+        Self::start_nodes(1)
+    }
+
+    /// [`NodeCluster::start`] with `nodes` nodes (at most [`MAX_NODES`]), each with its own
+    /// containerd and kubelet; waits until every node is Ready and schedulable.
+    pub fn start_nodes(nodes: usize) -> Result<Self> {
+        assert!((1..=MAX_NODES).contains(&nodes), "1 to {MAX_NODES} nodes");
         let lock = File::create(LOCK).map_err(|source| io(format!("create {LOCK}"), source))?;
         lock.lock().map_err(|source| io(format!("lock {LOCK}"), source))?;
         let images = Images::from_script()?;
@@ -120,6 +205,7 @@ impl NodeCluster {
             .map_err(|source| io("create the node's state dir".into(), source))?;
         let mut cluster = Self {
             children: Vec::new(),
+            nodes,
             cp: None,
             state: dir.path().to_owned(),
             host_ready: false,
@@ -128,7 +214,7 @@ impl NodeCluster {
             _dir: dir,
         };
         cluster.host_ready = true;
-        cluster.node_sh(&["setup"])?;
+        cluster.node_sh(&["setup", &nodes.to_string()])?;
         let cp = ControlPlane::start_with(&Options {
             address: NODE_IP,
             for_node: true,
@@ -136,11 +222,39 @@ impl NodeCluster {
         cluster.own_dir(cp.dir())?;
         cluster.node_sh(&["dnat", &cp.port().to_string()])?;
         cluster.cp = Some(cp);
-        cluster.start_containerd()?;
-        cluster.start_kubelet()?;
+        for node in cluster.nodes() {
+            cluster.start_containerd(node)?;
+            cluster.start_kubelet(node)?;
+        }
         cluster.start_scheduler()?;
-        cluster.wait_node_ready()?;
+        for node in cluster.nodes() {
+            cluster.wait_node_ready(node)?;
+        }
         Ok(cluster)
+    }
+
+    /// The cluster's nodes.
+    pub fn nodes(&self) -> Vec<Node> {
+        (0..self.nodes).map(Node).collect()
+    }
+
+    /// The loss of `node`: its kubelet and containerd are killed, and with them every container it
+    /// ran (`scripts/node.sh kill-node`), as when a machine goes away. The API server, the
+    /// scheduler and the other nodes keep running; the node turns NotReady once the node-lifecycle
+    /// controller notices.
+    pub fn kill_node(&self, node: Node) -> Result<()> {
+        // by pid (the children are reaped when the cluster stops)
+        for base in ["kubelet", "containerd"] {
+            let name = node.component(base);
+            if let Some((_, child)) = self.children.iter().find(|(n, _)| *n == name) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &child.id().to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        self.node_sh(&["kill-node", &node.0.to_string()]).map(drop)
     }
 
     /// Registers a directory whose processes belong to this node (their command lines name it):
@@ -190,8 +304,8 @@ impl NodeCluster {
         self.state.join("logs").join(format!("{component}.log"))
     }
 
-    fn socket(&self) -> PathBuf {
-        self.state.join("containerd/containerd.sock")
+    fn socket(&self, node: Node) -> PathBuf {
+        node.dir(&self.state).join("containerd/containerd.sock")
     }
 
     fn node_sh(&self, args: &[&str]) -> Result<String> {
@@ -220,23 +334,25 @@ impl NodeCluster {
         Ok(())
     }
 
-    fn start_containerd(&mut self) -> Result<()> {
-        let conf = self.state.join("containerd.toml");
+    fn start_containerd(&mut self, node: Node) -> Result<()> {
+        let dir = node.dir(&self.state);
+        let cni_dir = dir.join("cni/net.d");
+        std::fs::create_dir_all(&cni_dir).map_err(|source| io("create the CNI conf dir".into(), source))?;
+        let conf = dir.join("containerd.toml");
         write(
             &conf,
-            &config::containerd(&self.state, &self.socket(), &self.images.pause),
+            &config::containerd(&dir, &self.socket(node), &self.images.pause),
         )?;
-        let cni_dir = self.state.join("cni/net.d");
-        std::fs::create_dir_all(&cni_dir).map_err(|source| io("create the CNI conf dir".into(), source))?;
-        write(&cni_dir.join("10-ferrovault.conflist"), &config::cni(&self.state))?;
+        write(&cni_dir.join("10-ferrovault.conflist"), &config::cni(node, &dir))?;
         let conf_arg = conf.display().to_string();
+        let name = node.component("containerd");
         self.spawn(
-            "containerd",
+            &name,
             Path::new("containerd"),
             &["--config".into(), conf_arg, "--log-level=warn".into()],
         )?;
-        let socket = self.socket().display().to_string();
-        self.wait("containerd", Duration::from_secs(60), || {
+        let socket = self.socket(node).display().to_string();
+        self.wait(&name, Duration::from_secs(60), || {
             crate::run(
                 Path::new("ctr"),
                 &base_env(),
@@ -257,36 +373,38 @@ impl NodeCluster {
         Ok(())
     }
 
-    fn start_kubelet(&mut self) -> Result<()> {
+    fn start_kubelet(&mut self, node: Node) -> Result<()> {
         let cp = self.cp();
-        let ip = NODE_IP.to_string();
+        let dir = node.dir(&self.state);
+        let (ip, name) = (node.ip().to_string(), node.name());
         let (serving_cert, serving_key) = cp.issue_cert(
-            "kubelet-serving",
-            &format!("/O=system:nodes/CN=system:node:{NODE_NAME}"),
+            &node.component("kubelet-serving"),
+            &format!("/O=system:nodes/CN=system:node:{name}"),
             &format!(
-                "subjectAltName=IP:{ip},DNS:{NODE_NAME}\nextendedKeyUsage=serverAuth\n\
+                "subjectAltName=IP:{ip},DNS:{name}\nextendedKeyUsage=serverAuth\n\
                  keyUsage=critical,digitalSignature,keyEncipherment\n"
             ),
         )?;
         let (client_cert, client_key) = cp.issue_cert(
-            "kubelet-client",
-            &format!("/O=system:nodes/CN=system:node:{NODE_NAME}"),
+            &node.component("kubelet-client"),
+            &format!("/O=system:nodes/CN=system:node:{name}"),
             "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
         )?;
-        let kubeconfig = self.state.join("kubelet.kubeconfig");
+        let kubeconfig = dir.join("kubelet.kubeconfig");
         write(
             &kubeconfig,
-            &config::kubeconfig(&cp.server_url(), &cp.ca_path(), &client_cert, &client_key),
+            &config::kubeconfig(&name, &cp.server_url(), &cp.ca_path(), &client_cert, &client_key),
         )?;
-        let conf = self.state.join("kubelet.yaml");
+        let conf = dir.join("kubelet.yaml");
         write(
             &conf,
             &config::kubelet(&config::Kubelet {
-                state: &self.state,
+                node,
+                state: &dir,
                 ca: &cp.ca_path(),
                 serving_cert: &serving_cert,
                 serving_key: &serving_key,
-                socket: &self.socket(),
+                socket: &self.socket(node),
                 port: free_port(),
                 healthz_port: free_port(),
             }),
@@ -296,13 +414,13 @@ impl NodeCluster {
         let args = vec![
             format!("--config={}", d(&conf)),
             format!("--kubeconfig={}", d(&kubeconfig)),
-            format!("--root-dir={}", d(&self.state.join("kubelet"))),
-            format!("--cert-dir={}", d(&self.state.join("kubelet-pki"))),
+            format!("--root-dir={}", d(&dir.join("kubelet"))),
+            format!("--cert-dir={}", d(&dir.join("kubelet-pki"))),
             format!("--node-ip={ip}"),
-            format!("--hostname-override={NODE_NAME}"),
+            format!("--hostname-override={name}"),
             "--v=1".into(),
         ];
-        self.spawn("kubelet", &kubelet, &args)
+        self.spawn(&node.component("kubelet"), &kubelet, &args)
     }
 
     fn start_scheduler(&mut self) -> Result<()> {
@@ -324,9 +442,10 @@ impl NodeCluster {
     }
 
     /// Ready, with no taints left (the node-lifecycle controller lifts `not-ready`).
-    fn wait_node_ready(&self) -> Result<()> {
-        self.wait("kubelet", NODE_READY_TIMEOUT, || {
-            let node = self.cp().kubectl_json(&["get", "node", NODE_NAME]).ok()?;
+    fn wait_node_ready(&self, node: Node) -> Result<()> {
+        let name = node.name();
+        self.wait(&node.component("kubelet"), NODE_READY_TIMEOUT, || {
+            let node = self.cp().kubectl_json(&["get", "node", &name]).ok()?;
             let ready = node["status"]["conditions"]
                 .as_array()?
                 .iter()

@@ -7,7 +7,7 @@ use ferrovault_tests::tools::helm_bin;
 use ferrovault_tests::wait_for;
 use serde_json::Value;
 
-use super::{Env, POLL, progress};
+use super::{Env, INJECTOR, INJECTOR_NS, POLL, progress};
 
 pub fn chart(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,6 +32,23 @@ pub fn helm(env: &Env, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `helm upgrade` of the injector, keeping its values but `sets`.
+pub fn upgrade_injector(env: &Env, sets: &[&str]) {
+    let chart = chart("ferrovault");
+    let mut args = vec![
+        "upgrade",
+        INJECTOR,
+        &chart,
+        "--namespace",
+        INJECTOR_NS,
+        "--reuse-values",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    helm(env, &args);
 }
 
 /// Creates namespace `name` (if needed) and waits for its `default` ServiceAccount.

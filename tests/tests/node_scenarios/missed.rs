@@ -41,28 +41,11 @@ fn audit(env: &Env) -> (Option<i32>, String) {
     )
 }
 
-/// `helm upgrade` of the injector, keeping its values but `sets`.
-fn upgrade(env: &Env, sets: &[&str]) {
-    let chart = chart("ferrovault");
-    let mut args = vec![
-        "upgrade",
-        INJECTOR,
-        &chart,
-        "--namespace",
-        INJECTOR_NS,
-        "--reuse-values",
-    ];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    helm(env, &args);
-}
-
 pub fn missed_injection(env: &Env) {
     ensure_app_namespace(env);
     let cp = env.cluster.cp();
     progress("missed: helm upgrade with missedInjections.enabled=true, webhook.failurePolicy=Ignore");
-    upgrade(
+    upgrade_injector(
         env,
         &[
             "missedInjections.enabled=true",
@@ -148,7 +131,7 @@ pub fn missed_injection(env: &Env) {
     let (code, table) = audit(env);
     assert_eq!(code, Some(0), "audit with no missed pod: {table}");
     // back to the defaults for any scenario after this one
-    upgrade(
+    upgrade_injector(
         env,
         &["missedInjections.enabled=false", "webhook.failurePolicy=Fail"],
     );

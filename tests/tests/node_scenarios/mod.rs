@@ -5,6 +5,7 @@ mod env_reload;
 mod helpers;
 mod missed;
 mod more;
+mod two_nodes;
 
 use std::time::Duration;
 
@@ -66,6 +67,19 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
         "missed_injection_detected_by_the_leader_and_listed_by_audit",
         missed::missed_injection,
     ),
+    (
+        "two_nodes_chart_defaults_one_webhook_pod_per_node",
+        two_nodes::one_webhook_pod_per_node,
+    ),
+    (
+        "two_nodes_drain_while_pods_are_created_every_pod_gets_its_agent",
+        two_nodes::drain_a_node_while_pods_are_created,
+    ),
+    // last: the node does not come back
+    (
+        "two_nodes_a_lost_node_leaves_the_other_replica_serving",
+        two_nodes::a_lost_node_leaves_the_other_replica_serving,
+    ),
 ];
 
 /// The scenarios `make demo-cluster` runs.
@@ -75,6 +89,11 @@ pub const DEMO: &[&str] = &[SCENARIOS[1].0, SCENARIOS[2].0];
 pub fn progress(line: &str) {
     eprintln!("node: {line}");
 }
+
+/// The nodes of the shared cluster: two, so that the chart runs with its default (required)
+/// anti-affinity and a drain or the loss of a node can be exercised; the single-node scenarios run
+/// on it unchanged (their pods land on either node).
+pub const NODES: usize = 2;
 
 /// The shared environment. Fields drop in order: OpenBao, then the cluster.
 pub struct Env {
@@ -86,12 +105,14 @@ impl Env {
     /// Starts the node cluster and OpenBao (kubernetes auth against this API server, the seed's
     /// secret and role). Panics with the component's log on failure.
     pub fn start() -> Env {
-        progress(
-            "starting etcd, kube-apiserver, kube-controller-manager, containerd, kubelet, kube-scheduler",
-        );
-        let cluster = NodeCluster::start().unwrap_or_else(|e| panic!("node cluster: {e}"));
+        progress(&format!(
+            "starting Kubernetes {}: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and {NODES} nodes \
+             (containerd + kubelet each)",
+            ferrovault_tests::kube::kubernetes_version()
+        ));
+        let cluster = NodeCluster::start_nodes(NODES).unwrap_or_else(|e| panic!("node cluster: {e}"));
         let cp = cluster.cp();
-        progress(&format!("node Ready; API server {}", cp.server_url()));
+        progress(&format!("{NODES} nodes Ready; API server {}", cp.server_url()));
         let reviewer = cp.token_reviewer_jwt().unwrap_or_else(|e| panic!("{e}"));
         let vault =
             DevServer::start_on(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
@@ -197,26 +218,26 @@ fn ensure_injector(env: &Env) {
     if installed {
         return;
     }
-    progress("helm install charts/ferrovault (auto TLS, 2 replicas)");
-    helm(
-        env,
-        &[
-            "install",
-            INJECTOR,
-            &chart("ferrovault"),
-            "--namespace",
-            INJECTOR_NS,
-            "--create-namespace",
-            "--set",
-            &format!("externalVaultAddr={}", env.vault.addr()),
-            // one node: the default (required) anti-affinity would leave the second replica Pending
-            "--set",
-            "antiAffinity=preferred",
-            // this node's API server and kubelet run with the EnvFiles feature gate
-            "--set",
-            "envFiles.enabled=true",
-        ],
+    progress("helm install charts/ferrovault (its default values: auto TLS, 2 replicas, one per node)");
+    let (vault, chart) = (
+        format!("externalVaultAddr={}", env.vault.addr()),
+        chart("ferrovault"),
     );
+    let mut args = vec![
+        "install",
+        INJECTOR,
+        &chart,
+        "--namespace",
+        INJECTOR_NS,
+        "--create-namespace",
+        "--set",
+        &vault,
+    ];
+    // `envFiles.enabled: auto` turns env files on from 1.35; a 1.34 node runs with the alpha gate on
+    if ferrovault_tests::kube::kubernetes_minor() < (1, 35) {
+        args.extend(["--set", "envFiles.enabled=true"]);
+    }
+    helm(env, &args);
 }
 
 /// The injector, and [`APP_NS`] with the `internal-app` ServiceAccount the OpenBao role binds
