@@ -880,6 +880,16 @@ fn ferrovault_webhook_values_override_the_defaults() {
 }
 
 #[test]
+fn ferrovault_installs_on_the_tested_kubernetes_releases_only() {
+    for ok in ["1.34.4", "1.35.4", "1.36.3", "1.37.2"] {
+        try_render_args("ferrovault", "fv", RELEASE_NS, &["--kube-version", ok])
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    let err = try_render_args("ferrovault", "fv", RELEASE_NS, &["--kube-version", "1.33.5"]).unwrap_err();
+    assert!(err.contains("kubeVersion") || err.contains(">=1.34.0-0"), "{err}");
+}
+
+#[test]
 fn ferrovault_schema_rejects_wrong_value_types_readably() {
     let err = try_render("ferrovault", "fv", RELEASE_NS, &["replicas=abc"]).unwrap_err();
     assert!(err.contains("replicas"), "{err}");

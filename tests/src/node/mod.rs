@@ -26,6 +26,9 @@
 //! - One node per machine at a time (fixed address and bridge): [`NodeCluster::start`] takes a lock.
 
 mod config;
+mod seed;
+
+pub use seed::{ROLE, seed_openbao};
 
 use std::fs::File;
 use std::net::Ipv4Addr;

@@ -113,49 +113,7 @@ impl Env {
         let cluster = NodeCluster::start_nodes(NODES).unwrap_or_else(|e| panic!("node cluster: {e}"));
         let cp = cluster.cp();
         progress(&format!("{NODES} nodes Ready; API server {}", cp.server_url()));
-        let reviewer = cp.token_reviewer_jwt().unwrap_or_else(|e| panic!("{e}"));
-        let vault =
-            DevServer::start_on(cluster.vault_listen_address()).unwrap_or_else(|e| panic!("OpenBao: {e}"));
-        cluster.own_dir(vault.dir()).unwrap_or_else(|e| panic!("{e}"));
-        let bao = |args: &[&str]| {
-            vault
-                .bao(args)
-                .unwrap_or_else(|e| panic!("bao {}: {e}", args.join(" ")))
-        };
-        bao(&["secrets", "disable", "secret"]);
-        bao(&["secrets", "enable", "-path=secret", "-version=1", "kv"]);
-        bao(&[
-            "kv",
-            "put",
-            "secret/my-secret",
-            "username=alice",
-            "password=s3cr3t",
-        ]);
-        bao(&["secrets", "enable", "-path=kv2", "-version=2", "kv"]);
-        vault
-            .policy_write(
-                "internal-app",
-                "path \"secret/my-secret\" { capabilities = [\"read\"] }\n\
-                 path \"kv2/data/rotating\" { capabilities = [\"read\"] }\n",
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        bao(&["auth", "enable", "kubernetes"]);
-        bao(&[
-            "write",
-            "auth/kubernetes/config",
-            &format!("kubernetes_host={}", cp.server_url()),
-            &format!("kubernetes_ca_cert={}", cp.ca_pem()),
-            &format!("token_reviewer_jwt={reviewer}"),
-            "disable_local_ca_jwt=true",
-        ]);
-        bao(&[
-            "write",
-            "auth/kubernetes/role/internal-app",
-            "bound_service_account_names=internal-app",
-            &format!("bound_service_account_namespaces={APP_NS}"),
-            "token_policies=internal-app",
-            "ttl=1h",
-        ]);
+        let vault = ferrovault_tests::node::seed_openbao(&cluster, APP_NS).unwrap_or_else(|e| panic!("OpenBao: {e}"));
         progress(&format!(
             "OpenBao dev server at {} (kubernetes auth -> this API server)",
             vault.addr()
