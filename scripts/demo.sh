@@ -14,7 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/install-tools.sh)"
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# bold headings on a terminal only (never escape codes in a CI log or a file); NO_COLOR turns them off
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n==> %s\n' "$*"; }
+fi
 
 say "building ferrovault-webhook and ferrovault-agent (a few minutes the first time)"
 cargo build --locked -p ferrovault-webhook -p ferrovault-agent
