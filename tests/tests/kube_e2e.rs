@@ -1,4 +1,4 @@
-//! End to end against real components: a Kubernetes v1.34 control plane (etcd, kube-apiserver,
+//! End to end against real components: a Kubernetes control plane (v1.37.2, or `K8S_VERSION`: etcd, kube-apiserver,
 //! kube-controller-manager; no kubelet, so pods stay Pending), an OpenBao dev server with the
 //! `kubernetes` auth method pointed at that API server, `ferrovault-webhook serve` as a local process
 //! registered with `charts/ferrovault` (`webhook.url`), `charts/moscow-time` installed with helm, and
@@ -117,7 +117,7 @@ impl Webhook {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path())
-            // --native-sidecar=auto asks this API server for its version (1.34: native sidecars)
+            // --native-sidecar=auto and --env-files=auto ask this API server for its version
             .env("KUBECONFIG", cp.kubeconfig_path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -446,7 +446,7 @@ fn statefulset_pods_get_the_agent() {
     let pods = pods(cp, "seed", 3);
     for pod in &pods {
         assert_injected(pod);
-        // --native-sidecar=auto asked the API server its version: 1.34 has native sidecars
+        // --native-sidecar=auto asked the API server its version: 1.29+ has native sidecars
         let inits = names(&pod["spec"]["initContainers"]);
         assert!(
             inits.contains(&"vault-agent".to_owned()) && !inits.contains(&"vault-agent-init".to_owned()),
@@ -624,6 +624,44 @@ fn invalid_annotation_is_refused_naming_it() {
         cp.kubectl(&["get", "pod", "bad-bool", "-n", "invalid"]).is_err(),
         "the refused pod exists"
     );
+}
+
+/// `--env-files` is `auto` by default: on when the API server is 1.35 or later (`EnvFiles` beta and
+/// on by default there), so the same pod is admitted with `fileKeyRef` entries on 1.35+ and refused
+/// below, naming the flag (`make test-k8s K8S_VERSION=v1.34.4` runs the other side).
+#[test]
+fn env_files_follow_the_api_server_version() {
+    let env = env();
+    let cp = &env.cp;
+    namespace(cp, "env-files", LIVE);
+    let pod = seed_pod(
+        "env-pod",
+        &[
+            (
+                "vault.hashicorp.com/agent-inject-template-database-config.txt",
+                "{{ with secret \"secret/my-secret\" }}DB_USER={{ .Data.username }}\n{{ end }}",
+            ),
+            ("ferrovault.dev/env-database-config.txt", "DB_USER"),
+        ],
+    );
+    let created = cp.kubectl_with_stdin(&["create", "-n", "env-files", "-f", "-"], Some(&pod));
+    let version = ferrovault_tests::kube::kubernetes_version();
+    if ferrovault_tests::kube::kubernetes_minor() >= (1, 35) {
+        created.unwrap_or_else(|e| panic!("{version}: the env-file pod was refused: {e}"));
+        let admitted = cp
+            .kubectl_json(&["get", "pod", "env-pod", "-n", "env-files"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let entries = admitted["spec"]["containers"][0]["env"].to_string();
+        assert!(
+            entries.contains("fileKeyRef") && entries.contains("DB_USER"),
+            "{version}: the API server kept no fileKeyRef: {entries}"
+        );
+    } else {
+        let err = created
+            .expect_err("env files are off below 1.35")
+            .to_string();
+        assert!(err.contains("--env-files"), "{version}: {err}");
+    }
 }
 
 /// A webhook that served, then stopped: what the API server does with `failure_policy`.

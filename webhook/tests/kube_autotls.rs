@@ -1,5 +1,5 @@
 //! Auto-TLS against a real Kubernetes API server (etcd + kube-apiserver + kube-controller-manager
-//! v1.34 from `scripts/control-plane.sh build`): two replicas in-process, each with its own HTTPS
+//! v1.37.2 by default, from `scripts/control-plane.sh build`): two replicas in-process, each with its own HTTPS
 //! server, both registered in one MutatingWebhookConfiguration (entry 0 → replica A, entry 1 →
 //! replica B, `failurePolicy: Fail`). The replicas talk to the API server as a ServiceAccount with
 //! exactly the chart's auto-TLS RBAC, so the test also proves that RBAC is enough.
