@@ -1,7 +1,13 @@
 //! Env files (`ferrovault.dev/env-<secret>`): the kubelet reads each listed key from the rendered
 //! file when an app container starts (`env[].valueFrom.fileKeyRef`, feature gate `EnvFiles`).
 //!
-//! The kubelet's parser (`pkg/kubelet/util/env`, Kubernetes 1.34) reads `KEY=VALUE` lines: leading
+//! Templates render `KEY=VALUE` lines on every release ([`check`] holds them to the rules below);
+//! [`prepare`] then writes them in the format of the cluster's kubelet, which the webhook learnt from
+//! the API server's version ([`EnvFileFormat`]): unchanged for 1.34, `KEY='value'` for 1.35 and
+//! later, whose parser (`pkg/kubelet/util/env`, unchanged from 1.35 to 1.37) takes single-quoted
+//! values only — nothing is escaped inside them, so a value holding a `'` cannot be written.
+//!
+//! The 1.34 parser reads `KEY=VALUE` lines: leading
 //! blanks skipped, blank lines and `#` lines ignored, a trailing `\` joins the next line, key and
 //! value trimmed, no quoting, the first line of a key wins, an empty value counts as missing, and
 //! values are capped at 32 KiB. A render it would misread must not be written: this checks the bytes
@@ -11,10 +17,50 @@
 //! start the container with its own message naming the key, where `kubectl get pods` shows it.
 //! Messages name lines and keys, never values.
 
-use ferrovault_contract::actions::ENV_VALUE_MAX;
+use ferrovault_contract::actions::{ENV_VALUE_MAX, EnvFileFormat};
 
 /// The longest line Go's `bufio.Scanner` (the kubelet's reader) accepts.
 const LINE_MAX: usize = 64 * 1024 - 1;
+
+/// The bytes to write for the rendered `bytes` in the kubelet's `format`, and the warnings of
+/// [`check`]. `Err` names the line or key and why, never a value.
+pub fn prepare(
+    bytes: &[u8],
+    keys: &[String],
+    format: EnvFileFormat,
+) -> Result<(Vec<u8>, Vec<String>), String> {
+    let warnings = check(bytes, keys)?;
+    match format {
+        EnvFileFormat::Plain => Ok((bytes.to_vec(), warnings)),
+        EnvFileFormat::SingleQuoted => {
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| "the rendered file is not UTF-8 text".to_owned())?;
+            let mut out = String::with_capacity(text.len() + 2 * keys.len());
+            for line in text.split('\n') {
+                let line = line.trim_start_matches([' ', '\t']);
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                // check() saw KEY=VALUE with a listed key and no edge white space
+                let Some((key, value)) = line.split_once('=') else {
+                    continue;
+                };
+                let key = key.trim();
+                if value.contains('\'') {
+                    return Err(format!(
+                        "the value of {key:?} contains a single quote, which the env file format of \
+                         Kubernetes 1.35 and later (KEY='value', nothing escaped) cannot carry"
+                    ));
+                }
+                out.push_str(key);
+                out.push_str("='");
+                out.push_str(value);
+                out.push_str("'\n");
+            }
+            Ok((out.into_bytes(), warnings))
+        }
+    }
+}
 
 /// Checks that the kubelet reads `bytes` as written: only the keys `keys`, each at most once. `Err`
 /// says which line or key and why; `Ok` holds warnings (a key missing or empty: the kubelet will
@@ -115,6 +161,31 @@ mod tests {
         let warnings = check(b"A=\n", &keys(&["A", "B"])).unwrap();
         assert!(warnings[0].contains("\"A\" is empty"), "{warnings:?}");
         assert!(warnings[1].contains("does not set B"), "{warnings:?}");
+    }
+
+    #[test]
+    fn from_1_35_the_lines_are_written_single_quoted_as_the_kubelet_reads_them() {
+        let text = "# made by ferrovault\n\nDB_USER=alice\n  DB_PASSWORD=s3cr3t=with#chars\"\n";
+        let ab = keys(&["DB_USER", "DB_PASSWORD"]);
+        let (plain, _) = prepare(text.as_bytes(), &ab, EnvFileFormat::Plain).unwrap();
+        assert_eq!(plain, text.as_bytes());
+        let (quoted, warnings) = prepare(text.as_bytes(), &ab, EnvFileFormat::SingleQuoted).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(
+            String::from_utf8(quoted).unwrap(),
+            "DB_USER='alice'\nDB_PASSWORD='s3cr3t=with#chars\"'\n"
+        );
+        // the same checks first: a line the template got wrong is refused in either format
+        let err = prepare(b"A=x\nsecond line\n", &keys(&["A"]), EnvFileFormat::SingleQuoted).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        // a quote cannot be carried; the message names the key, never the value
+        let err = prepare(b"A=it's-evil\n", &keys(&["A"]), EnvFileFormat::SingleQuoted).unwrap_err();
+        assert!(err.contains("\"A\"") && err.contains("single quote"), "{err}");
+        assert!(!err.contains("evil"), "{err}");
+        // an empty value is still only warned about (the kubelet refuses the container)
+        let (quoted, warnings) = prepare(b"A=\n", &keys(&["A"]), EnvFileFormat::SingleQuoted).unwrap();
+        assert_eq!(quoted, b"A=''\n");
+        assert_eq!(warnings.len(), 1);
     }
 
     #[test]

@@ -384,14 +384,19 @@ impl Agent {
 
     async fn write(&self, i: usize, bytes: &[u8]) -> Result<()> {
         let slot = &self.slots[i];
-        let env_warnings = if slot.settings.env_keys.is_empty() {
-            Vec::new()
+        let (env_bytes, env_warnings) = if slot.settings.env_keys.is_empty() {
+            (None, Vec::new())
         } else {
-            crate::envfile::check(bytes, &slot.settings.env_keys).map_err(|message| Error::EnvFile {
-                name: slot.settings.name.clone(),
-                message,
-            })?
+            let (bytes, warnings) =
+                crate::envfile::prepare(bytes, &slot.settings.env_keys, slot.settings.env_format).map_err(
+                    |message| Error::EnvFile {
+                        name: slot.settings.name.clone(),
+                        message,
+                    },
+                )?;
+            (Some(bytes), warnings)
         };
+        let bytes = env_bytes.as_deref().unwrap_or(bytes);
         // a reload is for an app that may have read the old file: not after the first render
         let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
         let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;

@@ -189,6 +189,8 @@ pub struct TemplateSettings {
     pub error_on_missing_key: bool,
     /// Keys the kubelet reads from this env file (`ferrovault.dev/env-<secret>`).
     pub env_keys: Vec<String>,
+    /// The format the kubelet reads env files in (with `env_keys`).
+    pub env_format: ferrovault_contract::actions::EnvFileFormat,
     /// Reload actions after a re-render changed the file.
     pub reload: Vec<ferrovault_contract::ReloadAction>,
 }
@@ -303,6 +305,7 @@ impl Settings {
                     command,
                     error_on_missing_key: t.error_on_missing_key,
                     env_keys: t.env_keys.clone(),
+                    env_format: t.env_format,
                     reload: t.reload.clone(),
                 })
             })

@@ -65,7 +65,10 @@ fn main() -> ExitCode {
     if !stdout.lines().any(|l| l.trim() == CONNECTION) {
         failures.push("the connection string was not read from the pod".to_owned());
     }
-    let nodes = stdout.lines().filter(|l| l.starts_with("ferrovault-node")).count();
+    let nodes = stdout
+        .lines()
+        .filter(|l| l.starts_with("ferrovault-node"))
+        .count();
     if nodes < 2 {
         failures.push(format!("`kubectl get nodes` listed {nodes} nodes"));
     }

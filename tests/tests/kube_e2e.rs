@@ -657,9 +657,7 @@ fn env_files_follow_the_api_server_version() {
             "{version}: the API server kept no fileKeyRef: {entries}"
         );
     } else {
-        let err = created
-            .expect_err("env files are off below 1.35")
-            .to_string();
+        let err = created.expect_err("env files are off below 1.35").to_string();
         assert!(err.contains("--env-files"), "{version}: {err}");
     }
 }

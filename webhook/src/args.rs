@@ -391,9 +391,10 @@ pub struct InjectArgs {
 }
 
 impl InjectorArgs {
-    /// Whether a flag is `auto` and so needs the API server's version.
+    /// Whether a decision needs the API server's version: an `auto` flag, or env files on (their
+    /// format changed in 1.35).
     pub fn needs_server_version(&self) -> bool {
-        self.native_sidecar == NativeSidecar::Auto || self.env_files == EnvFiles::Auto
+        self.native_sidecar == NativeSidecar::Auto || self.env_files != EnvFiles::Off
     }
 
     /// The pod defaults, given the API server's version (major, minor) when it is known: `auto`
@@ -437,6 +438,12 @@ impl InjectorArgs {
             },
             native_sidecar_supported: native_supported || self.native_sidecar == NativeSidecar::Always,
             env_files: self.env_files.enabled(server),
+            // with env files off nothing is written in it: the wire default then
+            env_file_format: if self.env_files.enabled(server) {
+                ferrovault_contract::actions::EnvFileFormat::for_server(server)
+            } else {
+                ferrovault_contract::actions::EnvFileFormat::Plain
+            },
         }
     }
 }
@@ -480,6 +487,23 @@ mod env_files_tests {
         assert_eq!(parse_server_version("v1.37.2"), Some((1, 37)));
         assert_eq!(parse_server_version("1.30+"), Some((1, 30)));
         assert_eq!(parse_server_version("garbage"), None);
+    }
+
+    #[test]
+    fn the_env_file_format_follows_the_server_when_env_files_are_on() {
+        use ferrovault_contract::actions::EnvFileFormat::{Plain, SingleQuoted};
+        let cli = crate::args::Cli::try_parse_from(["x", "inject", "--file", "p"]).unwrap();
+        let crate::args::Command::Inject(args) = cli.command else {
+            panic!("inject")
+        };
+        let mut injector = args.injector;
+        assert!(injector.needs_server_version());
+        assert_eq!(injector.defaults(Some((1, 37))).env_file_format, SingleQuoted);
+        assert_eq!(injector.defaults(Some((1, 35))).env_file_format, SingleQuoted);
+        injector.env_files = EnvFiles::On;
+        assert_eq!(injector.defaults(Some((1, 34))).env_file_format, Plain);
+        // on, version unknown: a current release's format
+        assert_eq!(injector.defaults(None).env_file_format, SingleQuoted);
     }
 }
 

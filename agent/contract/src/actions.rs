@@ -10,6 +10,36 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// How the kubelet reads an env file (`fileKeyRef`): its format changed when `EnvFiles` went beta.
+/// Templates render `KEY=VALUE` lines either way; the agent writes them in this format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvFileFormat {
+    /// Kubernetes 1.34 (`EnvFiles` alpha): `KEY=VALUE` lines, no quoting. The default on the wire,
+    /// so a config from a webhook that predates the field means what it meant then.
+    #[default]
+    Plain,
+    /// Kubernetes 1.35 and later (`EnvFiles` beta): `KEY='value'`, single-quoted, nothing escaped
+    /// (so a value cannot hold a `'`).
+    SingleQuoted,
+}
+
+impl EnvFileFormat {
+    /// The format of a cluster whose API server is `server` (major, minor); a cluster whose version
+    /// is not known is taken to be a current one.
+    pub fn for_server(server: Option<(u32, u32)>) -> Self {
+        match server {
+            Some((1, minor)) if minor < 35 => Self::Plain,
+            _ => Self::SingleQuoted,
+        }
+    }
+
+    /// Whether this is the wire default (for `skip_serializing_if`).
+    pub fn is_plain(&self) -> bool {
+        *self == Self::Plain
+    }
+}
+
 /// The longest key the kubelet reads from an env file while `EnvFiles` is alpha (1.34).
 pub const ENV_KEY_MAX: usize = 128;
 /// The longest value the kubelet takes from an env file while `EnvFiles` is alpha (1.34).

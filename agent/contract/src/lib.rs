@@ -267,6 +267,10 @@ pub struct Template {
     /// (`fileKeyRef`); the agent refuses to write a render it would misread or miss a key in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_keys: Vec<String>,
+    /// The env file format of the cluster's kubelet (with `env_keys`): the agent writes the rendered
+    /// `KEY=VALUE` lines in it.
+    #[serde(default, skip_serializing_if = "actions::EnvFileFormat::is_plain")]
+    pub env_format: actions::EnvFileFormat,
     /// `ferrovault.dev/reload-*-<secret>`: run after a re-render changed the file, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reload: Vec<ReloadAction>,

@@ -52,7 +52,8 @@ fn up(dir: &Path) -> Result<(), String> {
     say("nodes Ready; starting OpenBao (Kubernetes auth against this cluster, the seed's secret)");
     let vault = seed_openbao(&cluster, APP_NAMESPACE).map_err(|e| format!("OpenBao: {e}"))?;
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::copy(cluster.cp().kubeconfig_path(), &kubeconfig).map_err(|e| format!("copy the kubeconfig: {e}"))?;
+    std::fs::copy(cluster.cp().kubeconfig_path(), &kubeconfig)
+        .map_err(|e| format!("copy the kubeconfig: {e}"))?;
     let (kube_bin, _) = ferrovault_tests::kube::kube_bin_dir();
     let tools = ferrovault_tests::tools::helm_bin()
         .parent()
@@ -85,7 +86,11 @@ fn up(dir: &Path) -> Result<(), String> {
         ),
     )?;
     write(&dir.join("ready"), "")?;
-    say(&format!("ready: API server {}, OpenBao {}", cluster.cp().server_url(), vault.addr()));
+    say(&format!(
+        "ready: API server {}, OpenBao {}",
+        cluster.cp().server_url(),
+        vault.addr()
+    ));
     let stop = dir.join("stop");
     while !stop.exists() {
         std::thread::sleep(Duration::from_secs(1));

@@ -147,7 +147,7 @@ volumePluginDir: "{s}/volume-plugins"
 resolvConf: ""
 clusterDomain: cluster.local
 serializeImagePulls: false
-maxPods: 60
+maxPods: 110
 {gates}"#,
         ip = k.node.ip(),
         cgroup_root = k.node.cgroup_root(),

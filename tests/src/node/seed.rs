@@ -20,7 +20,13 @@ pub fn seed_openbao(cluster: &NodeCluster, app_namespace: &str) -> Result<DevSer
     cluster.own_dir(vault.dir())?;
     vault.bao(&["secrets", "disable", "secret"])?;
     vault.bao(&["secrets", "enable", "-path=secret", "-version=1", "kv"])?;
-    vault.bao(&["kv", "put", "secret/my-secret", "username=alice", "password=s3cr3t"])?;
+    vault.bao(&[
+        "kv",
+        "put",
+        "secret/my-secret",
+        "username=alice",
+        "password=s3cr3t",
+    ])?;
     vault.bao(&["secrets", "enable", "-path=kv2", "-version=2", "kv"])?;
     vault.policy_write(
         ROLE,

@@ -113,7 +113,8 @@ impl Env {
         let cluster = NodeCluster::start_nodes(NODES).unwrap_or_else(|e| panic!("node cluster: {e}"));
         let cp = cluster.cp();
         progress(&format!("{NODES} nodes Ready; API server {}", cp.server_url()));
-        let vault = ferrovault_tests::node::seed_openbao(&cluster, APP_NS).unwrap_or_else(|e| panic!("OpenBao: {e}"));
+        let vault =
+            ferrovault_tests::node::seed_openbao(&cluster, APP_NS).unwrap_or_else(|e| panic!("OpenBao: {e}"));
         progress(&format!(
             "OpenBao dev server at {} (kubernetes auth -> this API server)",
             vault.addr()

@@ -39,6 +39,11 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             command: s.command.clone(),
             error_on_missing_key: s.error_on_missing_key,
             env_keys: s.env_keys.clone(),
+            env_format: if s.env_keys.is_empty() {
+                Default::default()
+            } else {
+                spec.env_file_format
+            },
             reload: s.reload.clone(),
         })
         .collect();

@@ -70,6 +70,8 @@ pub struct InjectorDefaults {
     /// The cluster has the `EnvFiles` feature gate (`--env-files`): `ferrovault.dev/env-<secret>`
     /// is allowed.
     pub env_files: bool,
+    /// The format the cluster's kubelets read env files in (from the API server's version).
+    pub env_file_format: ferrovault_contract::actions::EnvFileFormat,
 }
 
 /// The agent image injected by default: `charts/ferrovault`'s `agentImage.repository` with the
@@ -139,6 +141,7 @@ impl Default for InjectorDefaults {
             native_sidecar: false,
             native_sidecar_supported: false,
             env_files: false,
+            env_file_format: ferrovault_contract::actions::EnvFileFormat::Plain,
         }
     }
 }

@@ -27,6 +27,8 @@ pub const DEFAULT_SECRET_VOLUME_PATH: &str = "/vault/secrets";
 pub struct InjectionSpec {
     /// Request namespace.
     pub namespace: String,
+    /// The format the cluster's kubelets read env files in (from the injector's defaults).
+    pub env_file_format: ferrovault_contract::actions::EnvFileFormat,
     /// Which agent containers are added.
     pub injection: InjectionType,
     /// Put the agent's init container before the pod's own.
@@ -431,6 +433,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 
     let spec = InjectionSpec {
         namespace: namespace.to_owned(),
+        env_file_format: defaults.env_file_format,
         injection,
         init_first,
         image,

@@ -2,6 +2,7 @@
 //! `fileKeyRef`) and `ferrovault.dev/reload-{signal,http,exec}-<secret>`.
 
 use ferrovault_contract::ReloadAction;
+use ferrovault_contract::actions::EnvFileFormat;
 
 use super::*;
 
@@ -52,6 +53,16 @@ fn env_keys_become_file_key_refs_in_the_app_containers_only() {
     assert_eq!(env_json(&out, "web-init"), Value::Null);
     let agent = config::build(&spec::parse("test", &env_pod(&[]), &env_files(true)).unwrap().spec);
     assert_eq!(agent.templates[0].env_keys, ["DB_USER", "DB_PASSWORD"]);
+    assert_eq!(agent.templates[0].env_format, EnvFileFormat::Plain);
+    // a 1.35+ cluster: the agent is told to write KEY='value'
+    let current = InjectorDefaults {
+        env_file_format: EnvFileFormat::SingleQuoted,
+        ..env_files(true)
+    };
+    let agent = config::build(&spec::parse("test", &env_pod(&[]), &current).unwrap().spec);
+    assert_eq!(agent.templates[0].env_format, EnvFileFormat::SingleQuoted);
+    let json = serde_json::to_string(&agent).unwrap();
+    assert!(json.contains(r#""env_format":"single-quoted""#), "{json}");
 }
 
 #[test]
