@@ -211,8 +211,25 @@ pub fn drain_a_node_while_pods_are_created(env: &Env) {
         let stream = create_steadily(env, "drain", &done, 10);
         (drain.join().expect("the drain thread"), stream)
     });
+    // the evicted replica cannot schedule beside the other (required anti-affinity) until the node
+    // is back: seen before the uncordon, asserted after it (a failed assertion must not leave the
+    // node cordoned for the scenarios after this one)
+    let phases: Vec<String> = cp
+        .kubectl_json(&["get", "pods", "-n", INJECTOR_NS, "-l", WEBHOOKS])
+        .ok()
+        .and_then(|list| list["items"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p["status"]["phase"].as_str().map(str::to_owned))
+        .collect();
+    cp.kubectl(&["uncordon", &target])
+        .unwrap_or_else(|e| panic!("{e}"));
     let drained = drained.unwrap_or_else(|e| panic!("kubectl drain {target}: {e}\n{}", diagnostics(env)));
     assert!(drained.contains("drained"), "{drained}");
+    assert!(
+        phases.iter().any(|p| p == "Pending"),
+        "the evicted replica waits for a node of its own: {phases:?}"
+    );
     // pods created before the cordon may have landed on the node: the drain evicted (deleted) them
     let evicted: Vec<&String> = stream
         .created
@@ -245,23 +262,6 @@ pub fn drain_a_node_while_pods_are_created(env: &Env) {
         evicted.len(),
         stream.fewest_ready
     ));
-    // the evicted replica cannot schedule beside the other (required anti-affinity) until the node
-    // is back
-    let pending = cp
-        .kubectl_json(&["get", "pods", "-n", INJECTOR_NS, "-l", WEBHOOKS])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let phases: Vec<&str> = pending["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["status"]["phase"].as_str())
-        .collect();
-    assert!(
-        phases.contains(&"Pending"),
-        "the evicted replica waits for a node of its own: {phases:?}"
-    );
-    cp.kubectl(&["uncordon", &target])
-        .unwrap_or_else(|e| panic!("{e}"));
     let webhooks = wait_pods_ready(env, INJECTOR_NS, WEBHOOKS, 2);
     assert_ne!(node_of(&webhooks[0]), node_of(&webhooks[1]));
     progress(&format!(
