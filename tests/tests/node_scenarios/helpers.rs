@@ -49,6 +49,23 @@ pub fn upgrade_injector(env: &Env, sets: &[&str]) {
         args.extend(["--set", set]);
     }
     helm(env, &args);
+    // helm does not wait: a scenario must not take a pod of the old ReplicaSet for the new one
+    env.cluster
+        .cp()
+        .kubectl(&[
+            "rollout",
+            "status",
+            &format!("deployment/{INJECTOR}"),
+            "-n",
+            INJECTOR_NS,
+            "--timeout=240s",
+        ])
+        .unwrap_or_else(|e| {
+            panic!(
+                "the injector's rollout after helm upgrade: {e}\n{}",
+                diagnostics(env)
+            )
+        });
 }
 
 /// Creates namespace `name` (if needed) and waits for its `default` ServiceAccount.

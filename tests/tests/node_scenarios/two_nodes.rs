@@ -289,9 +289,10 @@ pub fn a_lost_node_leaves_the_other_replica_serving(env: &Env) {
     ensure_app_namespace(env);
     let cp = env.cluster.cp();
     upgrade_injector(env, &["missedInjections.enabled=true"]);
-    let webhooks = wait_pods_ready(env, INJECTOR_NS, WEBHOOKS, 2);
-    let leader = wait_until(env, "a Lease holder", || {
-        lease_holder(env).filter(|h| webhooks.iter().any(|p| pod_name(p) == h))
+    let (leader, webhooks) = wait_until(env, "a Lease holder among two Ready webhook pods", || {
+        let webhooks = ready_webhooks(env);
+        let holder = lease_holder(env)?;
+        (webhooks.len() == 2 && webhooks.iter().any(|p| pod_name(p) == holder)).then_some((holder, webhooks))
     });
     let leader_pod = webhooks
         .iter()
