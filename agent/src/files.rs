@@ -114,11 +114,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, default_mode: 
 /// Runs `argv` (no shell) with a timeout. Its output is discarded: it may contain secrets. Failures
 /// are logged with the exit status only. Returns whether it ran and exited 0.
 pub async fn run_command(template: &str, argv: &[String], timeout: Duration) -> bool {
-    let Some((program, args)) = argv.split_first() else {
+    let Some(program) = argv.first() else {
         return false;
     };
-    let child = tokio::process::Command::new(program)
-        .args(args)
+    run_program(template, Path::new(program), argv, None, timeout).await
+}
+
+/// Runs `program` with `argv` (`argv[0]` as its name, no shell) and a timeout, like [`run_command`].
+/// `env`: the program's whole environment instead of the agent's.
+pub async fn run_program(
+    template: &str,
+    program: &Path,
+    argv: &[String],
+    env: Option<&[(&str, &str)]>,
+    timeout: Duration,
+) -> bool {
+    let Some((name, args)) = argv.split_first() else {
+        return false;
+    };
+    let mut command = tokio::process::Command::new(program);
+    command.arg0(name).args(args);
+    if let Some(env) = env {
+        command.env_clear().envs(env.iter().copied());
+    }
+    let program = name;
+    let child = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -122,6 +122,9 @@ impl Agent {
             renewal_threshold: settings.lease_renewal_threshold,
         };
         let metrics: Arc<Metrics> = Arc::default();
+        let reloads = Reloads::new()
+            .with_metrics(metrics.clone())
+            .with_app_writable(settings.secrets_dirs.clone());
         Ok(Self {
             settings: Arc::new(settings),
             vault,
@@ -131,7 +134,7 @@ impl Agent {
             last_error,
             metrics: metrics.clone(),
             token: watch::Sender::new(None),
-            reloads: Reloads::new().with_metrics(metrics),
+            reloads,
             reload_armed: false,
         })
     }
