@@ -150,7 +150,7 @@ pub async fn run(
         }
     };
     if let Some(path) = &pid_file {
-        let _ = std::fs::remove_file(path);
+        let _ = files::remove(path);
     }
     result
 }

@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +41,7 @@ pub enum Mode {
 
 struct Slot {
     settings: TemplateSettings,
-    destination: PathBuf,
+    destination: files::Confined,
     compiled: Compiled,
     deps: BTreeSet<Dependency>,
 }
@@ -65,7 +64,7 @@ pub struct Agent {
     settings: Arc<Settings>,
     vault: Vault,
     slots: Vec<Slot>,
-    sinks: Vec<(PathBuf, u32)>,
+    sinks: Vec<(files::Confined, u32)>,
     policy: Policy,
     last_error: LastError,
     metrics: Arc<Metrics>,
@@ -246,11 +245,8 @@ impl Agent {
                 return Ok(());
             }
             if mode == Mode::Native && !ready {
-                let marker = &self.settings.ready_file;
-                if let Some(dir) = marker.parent() {
-                    std::fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
-                }
-                files::write_atomic(marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
+                let marker = files::Confined::own(&self.settings.ready_file)?;
+                files::write_atomic(&marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
                 ready = true;
             }
             let metrics = self.metrics.clone();
@@ -307,7 +303,7 @@ impl Agent {
                 Some(*mode),
                 *mode,
             )? {
-                tracing::info!(sink = %path.display(), "token written");
+                tracing::info!(sink = %path.path().display(), "token written");
             }
         }
         Ok(())
@@ -396,10 +392,10 @@ impl Agent {
             })?
         };
         // a reload is for an app that may have read the old file: not after the first render
-        let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
+        let replaces = std::fs::symlink_metadata(slot.destination.path()).is_ok();
         let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
         if changed {
-            tracing::info!(template = %slot.settings.name, destination = %slot.destination.display(), "rendered");
+            tracing::info!(template = %slot.settings.name, destination = %slot.destination.path().display(), "rendered");
             for warning in env_warnings {
                 tracing::warn!(template = %slot.settings.name, "env file: {warning}");
             }
@@ -425,7 +421,7 @@ impl Agent {
         for (dep, i) in wanted {
             let fetcher = fetcher.clone();
             let limit = limit.clone();
-            let destination = self.slots[i].destination.clone();
+            let destination = self.slots[i].destination.path().to_path_buf();
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let result = fetcher.fetch(&dep, &destination).await;
