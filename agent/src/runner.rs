@@ -393,7 +393,12 @@ impl Agent {
         };
         // a reload is for an app that may have read the old file: not after the first render
         let replaces = std::fs::symlink_metadata(slot.destination.path()).is_ok();
-        let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
+        let perms = if slot.settings.env_keys.is_empty() {
+            slot.settings.perms
+        } else {
+            Some(crate::envfile::mode(slot.settings.perms))
+        };
+        let changed = files::write_atomic(&slot.destination, bytes, perms, DEFAULT_MODE)?;
         if changed {
             tracing::info!(template = %slot.settings.name, destination = %slot.destination.path().display(), "rendered");
             for warning in env_warnings {
