@@ -194,6 +194,17 @@ async fn serve_listeners(
     Ok(rx)
 }
 
+/// Marks the agent non-dumpable (`PR_SET_DUMPABLE` 0): its `/proc/<pid>/` files (`environ`, `root`,
+/// `fd`, `mem`) then belong to root, so another process of the agent's uid — an app in a pod with
+/// `shareProcessNamespace`, which a signal reload turns on — cannot read its environment, its token
+/// sink through `/proc/<pid>/root`, or its memory, unless it has `CAP_SYS_PTRACE`. No core dumps
+/// either (they would hold tokens). Signals are not affected.
+pub fn harden_process() {
+    if let Err(err) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        eprintln!("ferrovault-agent: warning: could not make the process non-dumpable: {err}");
+    }
+}
+
 /// Never let a panic message (which could hold secret data) reach the logs: report the location only.
 pub fn install_panic_hook() {
     ferrovault_contract::logging::install_panic_hook("ferrovault-agent", "secret data");
