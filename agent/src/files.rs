@@ -64,8 +64,8 @@ impl Confined {
         })
     }
 
-    /// The handle of the file's directory, walked from `root` (see the module's doc). `Err(None)`:
-    /// the walk would leave `root`.
+    /// The handle of the file's directory, walked from `root` (see the module's doc).
+    /// [`Walk::Escape`]: the walk would leave `root`.
     fn open_dir(&self) -> std::result::Result<OwnedFd, Walk> {
         let root = rustix::fs::open(&self.root, dir_flags(), Mode::empty())
             .map_err(|e| Walk::Io("opening", self.root.clone(), e))?;

@@ -50,10 +50,21 @@ struct Slot {
 struct Recorder<'a> {
     cache: &'a HashMap<Dependency, Entry>,
     seen: RefCell<BTreeSet<Dependency>>,
+    /// The template's `sandbox_path`: a `file` outside it is refused even when another template
+    /// (without one) had it read into the cache.
+    sandbox: Option<&'a std::path::Path>,
+    /// The first `file` refused by the sandbox (its message).
+    refused: RefCell<Option<String>>,
 }
 
 impl DataSource for Recorder<'_> {
     fn get(&self, dep: &Dependency) -> Option<Value> {
+        if let (Some(sandbox), Dependency::File { path }) = (self.sandbox, dep)
+            && let Err(why) = crate::fetch::in_sandbox(sandbox, std::path::Path::new(path))
+        {
+            self.refused.borrow_mut().get_or_insert(why);
+            return None;
+        }
         self.seen.borrow_mut().insert(dep.clone());
         self.cache.get(dep).map(|e| e.value.clone())
     }
@@ -97,7 +108,8 @@ impl Agent {
             .map_err(|source| Error::Template {
                 name: t.name.clone(),
                 source,
-            })?;
+            })?
+            .deny(&t.function_denylist);
             let destination = files::confine(
                 &format!("template {:?} destination", t.name),
                 &t.destination,
@@ -338,18 +350,28 @@ impl Agent {
             }
             let mut still = Vec::new();
             for i in pending {
+                let slot = &self.slots[i];
                 let recorder = Recorder {
                     cache: &*cache,
                     seen: RefCell::new(BTreeSet::new()),
+                    sandbox: slot.settings.sandbox_path.as_deref(),
+                    refused: RefCell::new(None),
                 };
-                let slot = &self.slots[i];
-                let rendered = slot
-                    .compiled
-                    .render(&recorder)
-                    .map_err(|source| Error::Template {
+                let rendered = slot.compiled.render(&recorder);
+                if let Some(message) = recorder.refused.take() {
+                    return Err(Error::Template {
                         name: slot.settings.name.clone(),
-                        source,
-                    })?;
+                        source: ferrovault_template::TemplateError {
+                            line: 1,
+                            column: 1,
+                            message,
+                        },
+                    });
+                }
+                let rendered = rendered.map_err(|source| Error::Template {
+                    name: slot.settings.name.clone(),
+                    source,
+                })?;
                 match rendered {
                     Rendered::Complete(bytes) => {
                         let seen = recorder.seen.into_inner();
@@ -427,9 +449,10 @@ impl Agent {
             let fetcher = fetcher.clone();
             let limit = limit.clone();
             let destination = self.slots[i].destination.path().to_path_buf();
+            let sandbox = self.slots[i].settings.sandbox_path.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let result = fetcher.fetch(&dep, &destination).await;
+                let result = fetcher.fetch(&dep, &destination, sandbox.as_deref()).await;
                 (dep, i, result)
             });
         }

@@ -40,6 +40,7 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
             error_on_missing_key: s.error_on_missing_key,
             env_keys: s.env_keys.clone(),
             reload: s.reload.clone(),
+            ..Default::default()
         })
         .collect();
     let (listeners, cache, telemetry) = spec.agent_api.stanzas(spec.injection);
