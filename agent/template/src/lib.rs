@@ -387,7 +387,7 @@ impl Compiled {
                 ..
             } => {
                 let mut exec = exec::Exec::new(src, &tree.defs, *error_on_missing_key, data, &self.limits);
-                exec.denied = &self.denied;
+                exec.denied = self.denied.as_slice();
                 let result = exec.walk(&tree.nodes, &value::Val::Invalid);
                 if !exec.missing.is_empty() {
                     // An error may come from the missing data itself; report it once data is there.

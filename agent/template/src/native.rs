@@ -361,8 +361,6 @@ fn params(h: &Helper<'_>) -> Vec<Val> {
     h.params().iter().map(|p| Val::Json(p.value().clone())).collect()
 }
 
-/// A pure consul-template function as a handlebars helper (`and`/`or` return the deciding operand).
-/// Each call counts a step plus what its arguments and result weigh.
 /// A function in `function_denylist`: fails when called, whatever its arguments.
 struct DeniedHelper(Func);
 
@@ -378,6 +376,8 @@ impl HelperDef for DeniedHelper {
     }
 }
 
+/// A pure consul-template function as a handlebars helper (`and`/`or` return the deciding operand).
+/// Each call counts a step plus what its arguments and result weigh.
 struct PureHelper {
     func: Func,
     state: Arc<Mutex<State>>,
