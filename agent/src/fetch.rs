@@ -385,6 +385,7 @@ pub type Cache = HashMap<Dependency, Fetched>;
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn sandbox_path_confines_file_to_its_directory_links_resolved() {
@@ -418,7 +419,6 @@ mod tests {
         assert!(read_sandboxed(&sandbox, &root.path().join("sandbox2/x")).is_err());
     }
 
-    use super::*;
 
     #[test]
     fn kv2_shim_inserts_data_once() {
