@@ -419,7 +419,6 @@ mod tests {
         assert!(read_sandboxed(&sandbox, &root.path().join("sandbox2/x")).is_err());
     }
 
-
     #[test]
     fn kv2_shim_inserts_data_once() {
         assert_eq!(
