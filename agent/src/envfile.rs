@@ -19,6 +19,17 @@
 
 use ferrovault_contract::actions::{ENV_VALUE_MAX, EnvFileFormat};
 
+/// Mode of an env file without `agent-inject-perms-<secret>`: only the kubelet reads it, as root (it
+/// opens `fileKeyRef` files from the host side of the volume before the container starts), and the
+/// app gets the values as environment variables — so no other uid of the pod needs it.
+pub const MODE: u32 = 0o600;
+
+/// The mode an env file is written with: `perms` if the pod set one, else [`MODE`] (forced over an
+/// existing file's mode, unlike other templates, which keep it).
+pub fn mode(perms: Option<u32>) -> u32 {
+    perms.unwrap_or(MODE)
+}
+
 /// The longest line Go's `bufio.Scanner` (the kubelet's reader) accepts.
 const LINE_MAX: usize = 64 * 1024 - 1;
 

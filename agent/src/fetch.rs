@@ -63,10 +63,16 @@ impl Fetcher {
     }
 
     /// Fetches `dep` for the template writing `destination`, retrying up to `max_retries` attempts.
-    pub async fn fetch(&self, dep: &Dependency, destination: &Path) -> Result<Fetched> {
+    /// A `file` is read only inside `sandbox` when given ([`read_sandboxed`]).
+    pub async fn fetch(
+        &self,
+        dep: &Dependency,
+        destination: &Path,
+        sandbox: Option<&Path>,
+    ) -> Result<Fetched> {
         let mut attempt = 0;
         loop {
-            match self.fetch_once(dep, destination).await {
+            match self.fetch_once(dep, destination, sandbox).await {
                 Ok(fetched) => return Ok(fetched),
                 Err(err) => {
                     self.last_error.set(&err);
@@ -83,7 +89,12 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_once(&self, dep: &Dependency, destination: &Path) -> Result<Fetched> {
+    async fn fetch_once(
+        &self,
+        dep: &Dependency,
+        destination: &Path,
+        sandbox: Option<&Path>,
+    ) -> Result<Fetched> {
         match dep {
             Dependency::Read { path } => {
                 let (path, query) = split_query(path);
@@ -152,9 +163,17 @@ impl Fetcher {
                 Ok(crate::pki::from_response(&resp.body["data"]))
             }
             Dependency::File { path } => {
-                let text = tokio::fs::read_to_string(path)
-                    .await
-                    .map_err(Error::io("reading", PathBuf::from(path)))?;
+                let text = match sandbox {
+                    None => tokio::fs::read_to_string(path)
+                        .await
+                        .map_err(Error::io("reading", PathBuf::from(path)))?,
+                    Some(sandbox) => {
+                        let (path, sandbox) = (PathBuf::from(path), sandbox.to_path_buf());
+                        tokio::task::spawn_blocking(move || read_sandboxed(&sandbox, &path))
+                            .await
+                            .map_err(|e| Error::Client(e.to_string()))??
+                    }
+                };
                 Ok(Fetched {
                     value: Value::String(text),
                     lifetime: Lifetime::Static { exact: false },
@@ -369,6 +388,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sandbox_path_confines_file_to_its_directory_links_resolved() {
+        let root = tempfile::tempdir().unwrap();
+        let sandbox = root.path().join("sandbox");
+        std::fs::create_dir_all(sandbox.join("sub")).unwrap();
+        std::fs::write(root.path().join("token"), "s.secret").unwrap();
+        std::fs::write(sandbox.join("sub/ok"), "fine").unwrap();
+        std::os::unix::fs::symlink(root.path().join("token"), sandbox.join("out")).unwrap();
+        std::os::unix::fs::symlink("sub/ok", sandbox.join("in")).unwrap();
+        assert_eq!(read_sandboxed(&sandbox, &sandbox.join("sub/ok")).unwrap(), "fine");
+        assert_eq!(read_sandboxed(&sandbox, &sandbox.join("in")).unwrap(), "fine");
+        in_sandbox(&sandbox, &sandbox.join("in")).unwrap();
+        for bad in [
+            root.path().join("token"),
+            sandbox.join("out"),
+            sandbox.join("sub/../out"),
+        ] {
+            let err = read_sandboxed(&sandbox, &bad).unwrap_err().to_string();
+            assert!(err.contains("is outside of sandbox"), "{bad:?}: {err}");
+            assert!(!err.contains("s.secret"), "{err}");
+            assert!(
+                in_sandbox(&sandbox, &bad)
+                    .unwrap_err()
+                    .contains("is outside of sandbox")
+            );
+        }
+        // a sibling whose name starts with the sandbox's is outside
+        std::fs::create_dir_all(root.path().join("sandbox2")).unwrap();
+        std::fs::write(root.path().join("sandbox2/x"), "no").unwrap();
+        assert!(read_sandboxed(&sandbox, &root.path().join("sandbox2/x")).is_err());
+    }
+
+    #[test]
     fn kv2_shim_inserts_data_once() {
         assert_eq!(
             shim_kv2("secret/my-secret", "secret/", false),
@@ -399,4 +450,48 @@ mod tests {
         let kv2 = secret_value(&json!({"lease_duration": 0, "data": {"data": {}, "metadata": {}}}));
         assert_eq!(kv2.lifetime, Lifetime::Static { exact: false });
     }
+}
+
+/// consul-template's `sandbox_path` check: `path` with every symlink resolved (relative paths against
+/// the agent's working directory, as consul-template) must lie inside `sandbox` (resolved too).
+/// `Err`: consul-template's message.
+pub fn in_sandbox(sandbox: &Path, path: &Path) -> std::result::Result<(), String> {
+    let outside = || format!("error calling file: '{}' is outside of sandbox", path.display());
+    let real = std::fs::canonicalize(path).map_err(|_| outside())?;
+    let sandbox = std::fs::canonicalize(sandbox).unwrap_or_else(|_| sandbox.to_path_buf());
+    if real.starts_with(&sandbox) {
+        Ok(())
+    } else {
+        Err(outside())
+    }
+}
+
+/// Reads `path` for a template with a `sandbox_path`, without a race: the file is opened (following
+/// links), then the path the kernel reports for the open file (`/proc/self/fd/N`) must lie inside
+/// `sandbox`; only then is it read, from the same handle. A swap after the check changes nothing.
+pub fn read_sandboxed(sandbox: &Path, path: &Path) -> Result<String> {
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    let refused = |why: String| Error::Template {
+        name: "file".to_owned(),
+        source: ferrovault_template::TemplateError {
+            line: 1,
+            column: 1,
+            message: why,
+        },
+    };
+    let mut file = std::fs::File::open(path).map_err(Error::io("reading", path))?;
+    let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(Error::io("resolving", path))?;
+    let sandbox_real = std::fs::canonicalize(sandbox).unwrap_or_else(|_| sandbox.to_path_buf());
+    if !opened.starts_with(&sandbox_real) {
+        return Err(refused(format!(
+            "error calling file: '{}' is outside of sandbox",
+            path.display()
+        )));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(Error::io("reading", path))?;
+    Ok(text)
 }

@@ -150,7 +150,7 @@ pub async fn run(
         }
     };
     if let Some(path) = &pid_file {
-        let _ = std::fs::remove_file(path);
+        let _ = files::remove(path);
     }
     result
 }
@@ -192,6 +192,17 @@ async fn serve_listeners(
         let _ = tx.send(true);
     });
     Ok(rx)
+}
+
+/// Marks the agent non-dumpable (`PR_SET_DUMPABLE` 0): its `/proc/<pid>/` files (`environ`, `root`,
+/// `fd`, `mem`) then belong to root, so another process of the agent's uid — an app in a pod with
+/// `shareProcessNamespace`, which a signal reload turns on — cannot read its environment, its token
+/// sink through `/proc/<pid>/root`, or its memory, unless it has `CAP_SYS_PTRACE`. No core dumps
+/// either (they would hold tokens). Signals are not affected.
+pub fn harden_process() {
+    if let Err(err) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        eprintln!("ferrovault-agent: warning: could not make the process non-dumpable: {err}");
+    }
 }
 
 /// Never let a panic message (which could hold secret data) reach the logs: report the location only.

@@ -7,6 +7,7 @@ use ferrovault_agent::args::{Args, Command};
 use ferrovault_agent::{Mode, Settings};
 
 fn main() -> ExitCode {
+    ferrovault_agent::harden_process();
     let args = Args::parse();
     ferrovault_agent::install_panic_hook();
     let mut mode = match &args.command {

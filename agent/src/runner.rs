@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +41,7 @@ pub enum Mode {
 
 struct Slot {
     settings: TemplateSettings,
-    destination: PathBuf,
+    destination: files::Confined,
     compiled: Compiled,
     deps: BTreeSet<Dependency>,
 }
@@ -51,10 +50,21 @@ struct Slot {
 struct Recorder<'a> {
     cache: &'a HashMap<Dependency, Entry>,
     seen: RefCell<BTreeSet<Dependency>>,
+    /// The template's `sandbox_path`: a `file` outside it is refused even when another template
+    /// (without one) had it read into the cache.
+    sandbox: Option<&'a std::path::Path>,
+    /// The first `file` refused by the sandbox (its message).
+    refused: RefCell<Option<String>>,
 }
 
 impl DataSource for Recorder<'_> {
     fn get(&self, dep: &Dependency) -> Option<Value> {
+        if let (Some(sandbox), Dependency::File { path }) = (self.sandbox, dep)
+            && let Err(why) = crate::fetch::in_sandbox(sandbox, std::path::Path::new(path))
+        {
+            self.refused.borrow_mut().get_or_insert(why);
+            return None;
+        }
         self.seen.borrow_mut().insert(dep.clone());
         self.cache.get(dep).map(|e| e.value.clone())
     }
@@ -65,7 +75,7 @@ pub struct Agent {
     settings: Arc<Settings>,
     vault: Vault,
     slots: Vec<Slot>,
-    sinks: Vec<(PathBuf, u32)>,
+    sinks: Vec<(files::Confined, u32)>,
     policy: Policy,
     last_error: LastError,
     metrics: Arc<Metrics>,
@@ -98,7 +108,8 @@ impl Agent {
             .map_err(|source| Error::Template {
                 name: t.name.clone(),
                 source,
-            })?;
+            })?
+            .deny(&t.function_denylist);
             let destination = files::confine(
                 &format!("template {:?} destination", t.name),
                 &t.destination,
@@ -122,6 +133,9 @@ impl Agent {
             renewal_threshold: settings.lease_renewal_threshold,
         };
         let metrics: Arc<Metrics> = Arc::default();
+        let reloads = Reloads::new()
+            .with_metrics(metrics.clone())
+            .with_app_writable(settings.secrets_dirs.clone());
         Ok(Self {
             settings: Arc::new(settings),
             vault,
@@ -131,7 +145,7 @@ impl Agent {
             last_error,
             metrics: metrics.clone(),
             token: watch::Sender::new(None),
-            reloads: Reloads::new().with_metrics(metrics),
+            reloads,
             reload_armed: false,
         })
     }
@@ -243,11 +257,8 @@ impl Agent {
                 return Ok(());
             }
             if mode == Mode::Native && !ready {
-                let marker = &self.settings.ready_file;
-                if let Some(dir) = marker.parent() {
-                    std::fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
-                }
-                files::write_atomic(marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
+                let marker = files::Confined::own(&self.settings.ready_file)?;
+                files::write_atomic(&marker, b"ready\n", Some(0o644), DEFAULT_MODE)?;
                 ready = true;
             }
             let metrics = self.metrics.clone();
@@ -304,7 +315,7 @@ impl Agent {
                 Some(*mode),
                 *mode,
             )? {
-                tracing::info!(sink = %path.display(), "token written");
+                tracing::info!(sink = %path.path().display(), "token written");
             }
         }
         Ok(())
@@ -339,18 +350,28 @@ impl Agent {
             }
             let mut still = Vec::new();
             for i in pending {
+                let slot = &self.slots[i];
                 let recorder = Recorder {
                     cache: &*cache,
                     seen: RefCell::new(BTreeSet::new()),
+                    sandbox: slot.settings.sandbox_path.as_deref(),
+                    refused: RefCell::new(None),
                 };
-                let slot = &self.slots[i];
-                let rendered = slot
-                    .compiled
-                    .render(&recorder)
-                    .map_err(|source| Error::Template {
+                let rendered = slot.compiled.render(&recorder);
+                if let Some(message) = recorder.refused.take() {
+                    return Err(Error::Template {
                         name: slot.settings.name.clone(),
-                        source,
-                    })?;
+                        source: ferrovault_template::TemplateError {
+                            line: 1,
+                            column: 1,
+                            message,
+                        },
+                    });
+                }
+                let rendered = rendered.map_err(|source| Error::Template {
+                    name: slot.settings.name.clone(),
+                    source,
+                })?;
                 match rendered {
                     Rendered::Complete(bytes) => {
                         let seen = recorder.seen.into_inner();
@@ -398,10 +419,15 @@ impl Agent {
         };
         let bytes = env_bytes.as_deref().unwrap_or(bytes);
         // a reload is for an app that may have read the old file: not after the first render
-        let replaces = std::fs::symlink_metadata(&slot.destination).is_ok();
-        let changed = files::write_atomic(&slot.destination, bytes, slot.settings.perms, DEFAULT_MODE)?;
+        let replaces = std::fs::symlink_metadata(slot.destination.path()).is_ok();
+        let perms = if slot.settings.env_keys.is_empty() {
+            slot.settings.perms
+        } else {
+            Some(crate::envfile::mode(slot.settings.perms))
+        };
+        let changed = files::write_atomic(&slot.destination, bytes, perms, DEFAULT_MODE)?;
         if changed {
-            tracing::info!(template = %slot.settings.name, destination = %slot.destination.display(), "rendered");
+            tracing::info!(template = %slot.settings.name, destination = %slot.destination.path().display(), "rendered");
             for warning in env_warnings {
                 tracing::warn!(template = %slot.settings.name, "env file: {warning}");
             }
@@ -427,10 +453,11 @@ impl Agent {
         for (dep, i) in wanted {
             let fetcher = fetcher.clone();
             let limit = limit.clone();
-            let destination = self.slots[i].destination.clone();
+            let destination = self.slots[i].destination.path().to_path_buf();
+            let sandbox = self.slots[i].settings.sandbox_path.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let result = fetcher.fetch(&dep, &destination).await;
+                let result = fetcher.fetch(&dep, &destination, sandbox.as_deref()).await;
                 (dep, i, result)
             });
         }

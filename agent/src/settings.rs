@@ -193,6 +193,10 @@ pub struct TemplateSettings {
     pub env_format: ferrovault_contract::actions::EnvFileFormat,
     /// Reload actions after a re-render changed the file.
     pub reload: Vec<ferrovault_contract::ReloadAction>,
+    /// `function_denylist`: functions that fail when called.
+    pub function_denylist: Vec<String>,
+    /// `sandbox_path`: `file` reads only inside this directory (not re-rooted: it is read, not written).
+    pub sandbox_path: Option<PathBuf>,
 }
 
 /// Everything the agent runs with.
@@ -307,6 +311,8 @@ impl Settings {
                     env_keys: t.env_keys.clone(),
                     env_format: t.env_format,
                     reload: t.reload.clone(),
+                    function_denylist: t.function_denylist.clone(),
+                    sandbox_path: t.sandbox_path.as_deref().map(PathBuf::from),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -176,3 +176,84 @@ fn what_the_agent_does_not_do_stops_it_with_file_line_and_block() {
     assert!(!status.success(), "{log}");
     assert!(log.contains("config-init.hcl"), "{log}");
 }
+
+/// Issue #19 item 12: `file` reads whatever the agent can — its token sink among them — unless the
+/// template stanza says otherwise: `function_denylist` makes `file` (or `env`) fail at render,
+/// `sandbox_path` confines `file` to a directory, a symlink out of it refused.
+#[test]
+fn function_denylist_and_sandbox_path_keep_file_from_reading_the_token_sink() {
+    let mut env = Env::start();
+    env.approle(&[]);
+    let dir = env.root.path().join("configs");
+    let creds = env.root.path().join("creds");
+    let token_sink = env.home().join(".vault-token");
+    let sandbox = env.root.path().join("shared");
+    std::fs::create_dir_all(&sandbox).unwrap();
+    std::fs::write(sandbox.join("greeting"), "hello").unwrap();
+    std::os::unix::fs::symlink(&token_sink, sandbox.join("token-link")).unwrap();
+    let write = |template_options: &str, read: &Path| {
+        let text = format!(
+            r#"
+exit_after_auth = true
+auto_auth {{
+  method "approle" {{
+    config = {{
+      role_id_file_path   = "{role}"
+      secret_id_file_path = "{secret}"
+      remove_secret_id_file_after_reading = false
+    }}
+  }}
+  sink "file" {{
+    config = {{ path = "/home/vault/.vault-token" }}
+  }}
+}}
+template {{
+  destination = "/vault/secrets/out"
+  contents    = "{{{{ file \"{read}\" }}}}"
+  {template_options}
+}}
+"#,
+            role = creds.join("role-id").display(),
+            secret = creds.join("secret-id").display(),
+            read = read.display(),
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config-init.hcl"), text).unwrap();
+    };
+    let mut cfg = env.config(Default::default(), Vec::new());
+    cfg.config_dir = Some(dir.display().to_string());
+    let out = env.secret_file("out");
+
+    // as vault-k8s: the template reads the token sink
+    write("", &token_sink);
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    let token = std::fs::read_to_string(&token_sink).unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), token);
+    std::fs::remove_file(&out).unwrap();
+
+    // function_denylist: the render fails, nothing is written, the token is in no log line
+    write(r#"function_denylist = ["file"]"#, &token_sink);
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("error calling file: function is disabled"), "{log}");
+    assert!(!out.exists());
+
+    // sandbox_path: outside refused, a link inside pointing out refused, a file inside read
+    for read in [token_sink.clone(), sandbox.join("token-link")] {
+        write(&format!("sandbox_path = \"{}\"", sandbox.display()), &read);
+        let (status, log) = env.run_init(&cfg, &[]);
+        let token = std::fs::read_to_string(&token_sink).unwrap();
+        assert!(!status.success(), "{}: {log}", read.display());
+        assert!(log.contains("is outside of sandbox"), "{log}");
+        assert!(!out.exists());
+        assert_no_secrets(&log, &[&token]);
+    }
+    write(
+        &format!("sandbox_path = \"{}\"", sandbox.display()),
+        &sandbox.join("greeting"),
+    );
+    let (status, log) = env.run_init(&cfg, &[]);
+    assert!(status.success(), "{log}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello");
+}

@@ -274,6 +274,14 @@ pub struct Template {
     /// `ferrovault.dev/reload-*-<secret>`: run after a re-render changed the file, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reload: Vec<ReloadAction>,
+    /// Vault Agent's `function_denylist` (alias `function_blacklist`; from a config file): template
+    /// functions that fail when called ("function is disabled"), e.g. `file`, `env`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub function_denylist: Vec<String>,
+    /// Vault Agent's `sandbox_path` (from a config file): `file` reads only files whose resolved
+    /// path (every symlink followed) lies inside this directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_path: Option<String>,
 }
 
 fn default_left_delimiter() -> String {

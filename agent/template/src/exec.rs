@@ -37,6 +37,8 @@ pub(crate) struct Exec<'a> {
     steps: u64,
     /// Offset of the action being executed (where a limit error points).
     at: usize,
+    /// `function_denylist`: these fail when called.
+    pub denied: &'a [Func],
 }
 
 impl<'a> Exec<'a> {
@@ -59,6 +61,7 @@ impl<'a> Exec<'a> {
             limits,
             steps: 0,
             at: 0,
+            denied: &[],
         }
     }
 
@@ -371,6 +374,10 @@ impl<'a> Exec<'a> {
     fn call(&mut self, dot: &Val, func: Func, off: usize, args: &[Expr], last: Option<Val>) -> Result<Val> {
         self.at = off;
         self.step(1)?;
+        if self.denied.contains(&func) {
+            // consul-template's message for a function in `function_denylist`
+            return Err(self.err(off, format!("error calling {}: {}", func.name(), crate::DENIED)));
+        }
         let result = self.call_unbounded(dot, func, off, args, last)?;
         self.at = off;
         if let Val::Json(Value::String(s)) = &result {

@@ -105,6 +105,9 @@ impl Default for Limits {
 /// The message of a render that hit a bug in the engine (a caught panic).
 pub const INTERNAL_ERROR: &str = "internal error in the template engine (please report it)";
 
+/// The error of a function in [`Compiled::deny`]'s list (consul-template's `function_denylist`).
+pub const DENIED: &str = "function is disabled";
+
 /// How errors about [`Limits::max_depth`] end.
 pub(crate) const NESTING_LIMIT: &str = "(the nesting limit)";
 
@@ -245,6 +248,8 @@ pub struct TemplateError {
 pub struct Compiled {
     kind: Kind,
     limits: Limits,
+    /// Functions that fail when called ([`Compiled::deny`]).
+    denied: Vec<func::Func>,
 }
 
 #[derive(Debug)]
@@ -304,7 +309,31 @@ impl Compiled {
                 }
             }
         };
-        Ok(Self { kind, limits })
+        Ok(Self {
+            kind,
+            limits,
+            denied: Vec::new(),
+        })
+    }
+
+    /// Vault Agent's `function_denylist` (consul-template's): the functions named in `names` fail
+    /// with [`DENIED`] when a render calls them, and what they would read is no longer prefetched
+    /// ([`Compiled::static_dependencies`]). Names that are not functions of this engine are ignored,
+    /// as consul-template ignores them; matching is exact (OpenBao's fork: no globs).
+    pub fn deny(mut self, names: &[String]) -> Self {
+        self.denied = names.iter().filter_map(|n| func::Func::lookup(n)).collect();
+        self
+    }
+
+    /// Whether `dep` is read by a function in the deny list (so it must not be fetched).
+    fn denied_dependency(&self, dep: &Dependency) -> bool {
+        let func = match dep {
+            Dependency::Read { .. } | Dependency::Write { .. } => func::Func::Secret,
+            Dependency::List { .. } => func::Func::Secrets,
+            Dependency::PkiCert { .. } => func::Func::PkiCert,
+            Dependency::File { .. } => func::Func::File,
+        };
+        self.denied.contains(&func)
     }
 
     fn compile_go(src: &TemplateSource<'_>, limits: &Limits) -> Result<Kind, TemplateError> {
@@ -321,10 +350,11 @@ impl Compiled {
 
     /// Dependencies whose arguments are all literals, in a stable order (prefetch them).
     pub fn static_dependencies(&self) -> Vec<Dependency> {
-        match &self.kind {
+        let all = match &self.kind {
             Kind::Go { static_deps, .. } => static_deps.clone(),
             Kind::Handlebars(n) => n.static_dependencies().to_vec(),
-        }
+        };
+        all.into_iter().filter(|d| !self.denied_dependency(d)).collect()
     }
 
     /// True when the template is rendered as native handlebars rather than Go template syntax.
@@ -357,6 +387,7 @@ impl Compiled {
                 ..
             } => {
                 let mut exec = exec::Exec::new(src, &tree.defs, *error_on_missing_key, data, &self.limits);
+                exec.denied = self.denied.as_slice();
                 let result = exec.walk(&tree.nodes, &value::Val::Invalid);
                 if !exec.missing.is_empty() {
                     // An error may come from the missing data itself; report it once data is there.
@@ -367,7 +398,7 @@ impl Compiled {
                 result?;
                 Ok(Rendered::Complete(exec.out.into_bytes()))
             }
-            Kind::Handlebars(n) => n.render(data, &self.limits),
+            Kind::Handlebars(n) => n.render(data, &self.limits, &self.denied),
         }
     }
 }

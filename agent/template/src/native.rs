@@ -107,10 +107,15 @@ impl Native {
         &self.static_deps
     }
 
-    pub(crate) fn render(&self, data: &dyn DataSource, limits: &Limits) -> Result<Rendered, TemplateError> {
+    pub(crate) fn render(
+        &self,
+        data: &dyn DataSource,
+        limits: &Limits,
+        denied: &[Func],
+    ) -> Result<Rendered, TemplateError> {
         let state = Arc::new(Mutex::new(State::default()));
         for _ in 0..MAX_PASSES {
-            let out = self.render_once(&state, data, limits)?;
+            let out = self.render_once(&state, data, limits, denied)?;
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
             let requested = std::mem::take(&mut st.requested);
             if requested.is_empty() {
@@ -142,6 +147,7 @@ impl Native {
         state: &Arc<Mutex<State>>,
         data: &dyn DataSource,
         limits: &Limits,
+        denied: &[Func],
     ) -> Result<String, TemplateError> {
         let template = self.registry.get_template(NAME).ok_or_else(|| TemplateError {
             line: 1,
@@ -179,6 +185,9 @@ impl Native {
         for (func, names) in &self.env_names {
             let env = names.iter().map(|n| (n.clone(), data.env(n))).collect();
             rc.register_local_helper(func.name(), Box::new(EnvHelper { func: *func, env }));
+        }
+        for func in denied {
+            rc.register_local_helper(func.name(), Box::new(DeniedHelper(*func)));
         }
         let mut out = BoundedOutput {
             out: String::new(),
@@ -350,6 +359,21 @@ fn render_error(e: RenderError) -> TemplateError {
 
 fn params(h: &Helper<'_>) -> Vec<Val> {
     h.params().iter().map(|p| Val::Json(p.value().clone())).collect()
+}
+
+/// A function in `function_denylist`: fails when called, whatever its arguments.
+struct DeniedHelper(Func);
+
+impl HelperDef for DeniedHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        _: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        Err(RenderErrorReason::Other(format!("error calling {}: {}", self.0.name(), crate::DENIED)).into())
+    }
 }
 
 /// A pure consul-template function as a handlebars helper (`and`/`or` return the deciding operand).

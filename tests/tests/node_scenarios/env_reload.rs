@@ -213,9 +213,10 @@ pub fn reload_actions(env: &Env) {
                 "ferrovault.dev/reload-http-app.conf",
                 "POST http://127.0.0.1:8080/cgi-bin/reload?from=agent",
             ),
+            // a program of the agent image (root-owned, not writable): runs with a minimal env
             (
                 "ferrovault.dev/reload-exec-app.conf",
-                r#"["/scratch/busybox-reloadme", "touch", "/scratch/exec-ran"]"#,
+                r#"["/ferrovault-agent", "ready"]"#,
             ),
             // a second file whose reload fails: nothing listens on port 9
             ("vault.hashicorp.com/agent-inject-secret-other.conf", SECRET),
@@ -224,7 +225,12 @@ pub fn reload_actions(env: &Env) {
                 CONF_TEMPLATE,
             ),
             ("ferrovault.dev/reload-http-other.conf", "GET http://127.0.0.1:9/"),
-            // the agent sees the scratch volume (where the exec'd program lives)
+            // a program the app wrote onto a shared volume: refused, never run (issue #19 item 8)
+            (
+                "ferrovault.dev/reload-exec-other.conf",
+                r#"["/scratch/busybox-reloadme", "touch", "/scratch/exec-ran"]"#,
+            ),
+            // the agent sees the scratch volume (where the app's program lies, refused)
             ("vault.hashicorp.com/agent-copy-volume-mounts", "app"),
         ],
         json!({
@@ -259,7 +265,7 @@ pub fn reload_actions(env: &Env) {
         ls().contains("loop.sh").then_some(())
     });
     let before = ls();
-    for file in ["signals", "requests", "exec-ran"] {
+    for file in ["signals", "requests"] {
         assert!(
             !before.lines().any(|l| l == file),
             "a reload action ran after the first render ({file}):\n{before}"
@@ -270,7 +276,7 @@ pub fn reload_actions(env: &Env) {
     put(env, "second");
     wait_until(env, "every reload action ran", || {
         let listing = ls();
-        ["signals", "requests", "exec-ran"]
+        ["signals", "requests"]
             .iter()
             .all(|f| listing.lines().any(|l| l == *f))
             .then_some(())
@@ -289,6 +295,18 @@ pub fn reload_actions(env: &Env) {
         logs.contains("reload action failed") && logs.contains("127.0.0.1:9"),
         "the failing reload was not logged:\n{logs}"
     );
+    assert!(
+        logs.contains("reload action done: ran /ferrovault-agent"),
+        "the exec reload did not run:\n{logs}"
+    );
+    assert!(
+        logs.contains("/scratch/busybox-reloadme was not run"),
+        "the app's program was not refused:\n{logs}"
+    );
+    assert!(
+        !ls().lines().any(|l| l == "exec-ran"),
+        "a program the app wrote ran in the agent container"
+    );
     let status = cp
         .kubectl_json(&["get", "pod", "reload", "-n", APP_NS])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -300,8 +318,8 @@ pub fn reload_actions(env: &Env) {
     assert_eq!(agent["restartCount"], 0, "the sidecar restarted: {agent}");
     assert_eq!(agent["started"], true, "{agent}");
     progress(
-        "reload: SIGHUP reached the app by name, the POST reached its endpoint, the program ran; \
-         a failing reload was logged and the sidecar kept running",
+        "reload: SIGHUP reached the app by name, the POST reached its endpoint, the image's program \
+         ran and the app's was refused; a failing reload was logged and the sidecar kept running",
     );
     delete(env, "reload");
 }

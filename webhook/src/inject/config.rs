@@ -45,6 +45,7 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
                 spec.env_file_format
             },
             reload: s.reload.clone(),
+            ..Default::default()
         })
         .collect();
     let (listeners, cache, telemetry) = spec.agent_api.stanzas(spec.injection);

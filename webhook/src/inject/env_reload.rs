@@ -98,6 +98,19 @@ pub(super) fn check(
                 }
             )));
         }
+        let pod_on = cx.pod.spec.as_ref().and_then(|p| p.share_process_namespace) == Some(true);
+        if !pod_on && *share_process_namespace != Some(true) {
+            warnings.push(format!(
+                "annotation {key} turns on shareProcessNamespace: every container of the pod then sees the \
+                 agent's process, and one running as the agent's uid (which the signal needs) can signal or \
+                 kill it, and read its environment and files through /proc/<pid>/ — the token sink \
+                 {} among them; the agent marks itself non-dumpable, which closes /proc to other processes \
+                 of its uid unless they have CAP_SYS_PTRACE, but signals stay open: prefer \
+                 ferrovault.dev/reload-http-<secret> where the app can reload on a request (README: Reload \
+                 actions)",
+                ferrovault_contract::HOME_TOKEN_SINK
+            ));
+        }
         *share_process_namespace = Some(true);
         // the agent's uid: its securityContext, else its image's USER (100)
         let agent_uid = cx
@@ -125,8 +138,10 @@ pub(super) fn check(
         if s.reload.iter().any(|r| matches!(r, ReloadAction::Exec { .. })) {
             warnings.push(format!(
                 "{} runs its program inside the agent container, whose ferrovault image holds only \
-                 /ferrovault-agent: the program must come from a volume (agent-copy-volume-mounts) or an agent \
-                 image of your own",
+                 /ferrovault-agent: the program must come from an agent image of your own or a volume, and the \
+                 agent runs it only if no one but root can replace it (the program and every directory above \
+                 it owned by root, not writable by group or others; never in a secrets volume), with PATH as \
+                 its only environment variable",
                 a.key(cat::RELOAD_EXEC.of(&s.raw_name))
             ));
         }

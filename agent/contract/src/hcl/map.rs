@@ -149,6 +149,14 @@ fn components(node: &Node, block: &str) -> R<Vec<String>> {
     })
 }
 
+/// A list of strings (`["a", "b"]`), or one string.
+fn strings(node: &Node, block: &str) -> R<Vec<String>> {
+    match &node.kind {
+        Kind::List(items) => items.iter().map(|i| string(i, block)).collect(),
+        _ => Ok(vec![string(node, block)?]),
+    }
+}
+
 pub(super) fn not_supported(entry: &Entry, block: &str, why: &str) -> HclError {
     err(
         entry.node.line,
@@ -439,6 +447,9 @@ fn template(node: &Node) -> R<Template> {
         "right_delimiter",
         "command",
         "exec",
+        "function_denylist",
+        "function_blacklist",
+        "sandbox_path",
     ];
     let b = "template";
     let mut t = Template {
@@ -474,7 +485,26 @@ fn template(node: &Node) -> R<Template> {
                     }
                 }
             }
-            "backup" | "wait" | "sandbox_path" | "function_denylist" | "error_fatal" | "command_timeout" => {
+            // consul-template merges the deprecated name into the new one
+            "function_denylist" | "function_blacklist" => {
+                for name in strings(n, b)? {
+                    if !t.function_denylist.contains(&name) {
+                        t.function_denylist.push(name);
+                    }
+                }
+            }
+            "sandbox_path" => {
+                let path = string(n, b)?;
+                if !path.is_empty() && !path.starts_with('/') {
+                    return Err(err(
+                        n.line,
+                        b,
+                        format!("sandbox_path {path:?} is not an absolute path"),
+                    ));
+                }
+                t.sandbox_path = Some(path).filter(|p| !p.is_empty());
+            }
+            "backup" | "wait" | "error_fatal" | "command_timeout" => {
                 return Err(not_supported(e, b, "not in this version of ferrovault-agent"));
             }
             _ => return Err(unknown(e, b, KEYS)),

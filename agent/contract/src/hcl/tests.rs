@@ -324,3 +324,43 @@ fn listener_cache_api_proxy_and_telemetry_map_onto_the_contract() {
         assert!(e.to_string().contains(needle), "{text}: {e}");
     }
 }
+
+#[test]
+fn function_denylist_and_sandbox_path_map_onto_the_template() {
+    // issue #19 item 12: Vault Agent's knobs for what `file` and `env` may read
+    let text = r#"
+auto_auth { method "kubernetes" {} }
+template {
+  contents = "{{ file \"/vault/secrets/x\" }}"
+  destination = "/vault/secrets/a"
+  function_denylist = ["env", "mustEnv"]
+  function_blacklist = ["envOrDefault", "env"]
+  sandbox_path = "/vault/secrets"
+}
+template {
+  contents = "x"
+  destination = "/vault/secrets/b"
+}
+"#;
+    let file = read(text).unwrap();
+    assert_eq!(
+        file.templates[0].function_denylist,
+        ["env", "mustEnv", "envOrDefault"]
+    );
+    assert_eq!(file.templates[0].sandbox_path.as_deref(), Some("/vault/secrets"));
+    assert!(file.templates[1].function_denylist.is_empty());
+    assert_eq!(file.templates[1].sandbox_path, None);
+    let e = read("template {\n contents = \"x\"\n destination = \"/a\"\n sandbox_path = \"relative\"\n}")
+        .unwrap_err();
+    assert_eq!((e.line, e.block.as_str()), (4, "template"), "{e}");
+    assert!(e.to_string().contains("not an absolute path"), "{e}");
+    // what the pod gets from the file keeps them; a config without them serialises as before
+    let cfg = apply(base(), file).unwrap();
+    let json = cfg.to_json();
+    assert!(
+        json.contains("\"function_denylist\":[\"env\",\"mustEnv\",\"envOrDefault\"]"),
+        "{json}"
+    );
+    assert!(json.contains("\"sandbox_path\":\"/vault/secrets\""), "{json}");
+    assert!(!base().to_json().contains("function_denylist"));
+}

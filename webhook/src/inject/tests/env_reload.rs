@@ -213,6 +213,52 @@ fn reload_actions_are_checked_at_admission() {
 }
 
 #[test]
+fn turning_share_process_namespace_on_for_a_signal_is_warned_about() {
+    // issue #19 item 6: the app then sees the agent's process (signals, /proc/<pid>/…)
+    let pod = handler_pod(&basic(&[
+        ("agent-inject-secret-db", "secret/db"),
+        ("ferrovault.dev/reload-signal-db", "SIGHUP nginx"),
+    ]));
+    let p = patched(&pod);
+    let warning = p
+        .warnings
+        .iter()
+        .find(|w| w.contains("turns on shareProcessNamespace"))
+        .unwrap_or_else(|| panic!("{:?}", p.warnings));
+    for what in [
+        "reload-signal-db",
+        "/home/vault/.vault-token",
+        "kill",
+        "non-dumpable",
+        "reload-http",
+    ] {
+        assert!(warning.contains(what), "{what}: {warning}");
+    }
+    // asked for by the pod (or agent-share-process-namespace): the pod chose it, no warning
+    let mut pod = pod;
+    pod.spec.as_mut().unwrap().share_process_namespace = Some(true);
+    let p = patched(&pod);
+    assert!(
+        !p.warnings
+            .iter()
+            .any(|w| w.contains("turns on shareProcessNamespace")),
+        "{:?}",
+        p.warnings
+    );
+    // no signal action: nothing turned on, no warning
+    let pod = handler_pod(&basic(&[
+        ("agent-inject-secret-db", "secret/db"),
+        ("ferrovault.dev/reload-http-db", "http://127.0.0.1:8080/-/reload"),
+    ]));
+    assert!(
+        !patched(&pod)
+            .warnings
+            .iter()
+            .any(|w| w.contains("shareProcessNamespace"))
+    );
+}
+
+#[test]
 fn a_signal_to_an_app_of_another_uid_is_warned_about() {
     let mut pod = handler_pod(&basic(&[
         ("agent-inject-secret-db", "secret/db"),
