@@ -383,6 +383,50 @@ pub fn secret_value(body: &Value) -> Fetched {
 /// Cache key type used by the runner.
 pub type Cache = HashMap<Dependency, Fetched>;
 
+/// consul-template's `sandbox_path` check: `path` with every symlink resolved (relative paths against
+/// the agent's working directory, as consul-template) must lie inside `sandbox` (resolved too).
+/// `Err`: consul-template's message.
+pub fn in_sandbox(sandbox: &Path, path: &Path) -> std::result::Result<(), String> {
+    let outside = || format!("error calling file: '{}' is outside of sandbox", path.display());
+    let real = std::fs::canonicalize(path).map_err(|_| outside())?;
+    let sandbox = std::fs::canonicalize(sandbox).unwrap_or_else(|_| sandbox.to_path_buf());
+    if real.starts_with(&sandbox) {
+        Ok(())
+    } else {
+        Err(outside())
+    }
+}
+
+/// Reads `path` for a template with a `sandbox_path`, without a race: the file is opened (following
+/// links), then the path the kernel reports for the open file (`/proc/self/fd/N`) must lie inside
+/// `sandbox`; only then is it read, from the same handle. A swap after the check changes nothing.
+pub fn read_sandboxed(sandbox: &Path, path: &Path) -> Result<String> {
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    let refused = |why: String| Error::Template {
+        name: "file".to_owned(),
+        source: ferrovault_template::TemplateError {
+            line: 1,
+            column: 1,
+            message: why,
+        },
+    };
+    let mut file = std::fs::File::open(path).map_err(Error::io("reading", path))?;
+    let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(Error::io("resolving", path))?;
+    let sandbox_real = std::fs::canonicalize(sandbox).unwrap_or_else(|_| sandbox.to_path_buf());
+    if !opened.starts_with(&sandbox_real) {
+        return Err(refused(format!(
+            "error calling file: '{}' is outside of sandbox",
+            path.display()
+        )));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(Error::io("reading", path))?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,48 +494,4 @@ mod tests {
         let kv2 = secret_value(&json!({"lease_duration": 0, "data": {"data": {}, "metadata": {}}}));
         assert_eq!(kv2.lifetime, Lifetime::Static { exact: false });
     }
-}
-
-/// consul-template's `sandbox_path` check: `path` with every symlink resolved (relative paths against
-/// the agent's working directory, as consul-template) must lie inside `sandbox` (resolved too).
-/// `Err`: consul-template's message.
-pub fn in_sandbox(sandbox: &Path, path: &Path) -> std::result::Result<(), String> {
-    let outside = || format!("error calling file: '{}' is outside of sandbox", path.display());
-    let real = std::fs::canonicalize(path).map_err(|_| outside())?;
-    let sandbox = std::fs::canonicalize(sandbox).unwrap_or_else(|_| sandbox.to_path_buf());
-    if real.starts_with(&sandbox) {
-        Ok(())
-    } else {
-        Err(outside())
-    }
-}
-
-/// Reads `path` for a template with a `sandbox_path`, without a race: the file is opened (following
-/// links), then the path the kernel reports for the open file (`/proc/self/fd/N`) must lie inside
-/// `sandbox`; only then is it read, from the same handle. A swap after the check changes nothing.
-pub fn read_sandboxed(sandbox: &Path, path: &Path) -> Result<String> {
-    use std::io::Read as _;
-    use std::os::fd::AsRawFd as _;
-    let refused = |why: String| Error::Template {
-        name: "file".to_owned(),
-        source: ferrovault_template::TemplateError {
-            line: 1,
-            column: 1,
-            message: why,
-        },
-    };
-    let mut file = std::fs::File::open(path).map_err(Error::io("reading", path))?;
-    let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .map_err(Error::io("resolving", path))?;
-    let sandbox_real = std::fs::canonicalize(sandbox).unwrap_or_else(|_| sandbox.to_path_buf());
-    if !opened.starts_with(&sandbox_real) {
-        return Err(refused(format!(
-            "error calling file: '{}' is outside of sandbox",
-            path.display()
-        )));
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(Error::io("reading", path))?;
-    Ok(text)
 }
