@@ -329,7 +329,11 @@ fn listener_cache_api_proxy_and_telemetry_map_onto_the_contract() {
 fn function_denylist_and_sandbox_path_map_onto_the_template() {
     // issue #19 item 12: Vault Agent's knobs for what `file` and `env` may read
     let text = r#"
-auto_auth { method "kubernetes" {} }
+auto_auth {
+  method "kubernetes" {
+    mount_path = "auth/kubernetes"
+  }
+}
 template {
   contents = "{{ file \"/vault/secrets/x\" }}"
   destination = "/vault/secrets/a"
