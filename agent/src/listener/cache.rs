@@ -519,6 +519,72 @@ mod tests {
         );
     }
 
+    fn vault() -> Vault {
+        Vault::new(&crate::settings::VaultSettings {
+            address: "http://127.0.0.1:1".into(),
+            ca_cert: None,
+            ca_path: None,
+            ca_cert_pem: None,
+            client_cert: None,
+            client_key: None,
+            tls_skip_verify: false,
+            tls_server_name: None,
+            proxy: None,
+            namespace: None,
+            timeout: Duration::from_secs(1),
+            max_connections: 1,
+            disable_idle_connections: false,
+            disable_keep_alives: false,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_in_bytes_oldest_evicted_first() {
+        let cache = Cache::new(vault(), Arc::new(Metrics::default()));
+        let answer = |lease: &str, mib: usize| {
+            Bytes::from(format!(
+                r#"{{"lease_id":"{lease}","lease_duration":0,"data":{{"x":"{}"}}}}"#,
+                "x".repeat(mib << 20)
+            ))
+        };
+        let token = Credential::new("t");
+        let keys: Vec<Key> = (0..3u8)
+            .map(|i| key("GET", &format!("/v1/db/creds/{i}"), "t", &[], b""))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            let path = format!("/v1/db/creds/{i}");
+            cache.store(
+                *k,
+                &path,
+                &token,
+                StatusCode::OK,
+                Vec::new(),
+                answer(&format!("l{i}"), 12),
+            );
+        }
+        // 3 × 12 MiB > 32 MiB: the first went, the two newer stay
+        assert!(cache.get(&keys[0]).is_none());
+        assert!(cache.get(&keys[1]).is_some() && cache.get(&keys[2]).is_some());
+        assert!(cache.entries().bytes <= MAX_BYTES);
+        // an answer larger than the whole cache is not kept, and evicts nothing
+        let big = key("GET", "/v1/db/creds/big", "t", &[], b"");
+        cache.store(
+            big,
+            "/v1/db/creds/big",
+            &token,
+            StatusCode::OK,
+            Vec::new(),
+            answer("big", 33),
+        );
+        assert!(cache.get(&big).is_none());
+        assert!(cache.get(&keys[1]).is_some() && cache.get(&keys[2]).is_some());
+        // eviction through the other paths keeps the count of bytes right
+        assert_eq!(cache.evict_token_and(|_, _| true), 2);
+        assert_eq!(cache.entries().bytes, 0);
+        assert!(cache.entries().order.is_empty());
+    }
+
     #[test]
     fn leases_and_tokens_are_cacheable_static_secrets_not() {
         let lease = serde_json::json!({"lease_id": "db/creds/x/1", "lease_duration": 60, "renewable": true});
