@@ -146,7 +146,9 @@ pub async fn login_with_retry(
 /// not expire or cannot be renewed but are still valid (it then waits for their expiry).
 /// `renewed` sees each renewal's new TTL.
 pub async fn keep_alive(session: &Session, renewed: impl Fn(Duration)) {
-    let TokenInfo { mut ttl, renewable } = session.info;
+    let TokenInfo {
+        mut ttl, renewable, ..
+    } = session.info;
     if ttl.is_zero() {
         return std::future::pending().await;
     }

@@ -35,6 +35,16 @@ impl fmt::Display for Credential {
     }
 }
 
+/// The auto-auth token and its accessor, as the runner hands them to the listener (through a watch
+/// channel, at every login): the proxy sends the token and keeps both out of every answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AutoAuth {
+    /// The token.
+    pub token: Credential,
+    /// Its accessor (empty when unknown, or for batch tokens).
+    pub accessor: Credential,
+}
+
 #[cfg(test)]
 mod tests {
     use super::Credential;

@@ -169,6 +169,7 @@ async fn serve_listeners(
     let metrics = agent.metrics();
     let shared = std::sync::Arc::new(listener::Shared {
         vault: agent.vault().clone(),
+        http: agent.vault().proxy_client()?,
         token: agent.token(),
         cache: settings
             .cache

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::auth::{self, Session};
-use crate::credential::Credential;
+use crate::credential::AutoAuth;
 use crate::fetch::{Fetched, Fetcher, describe};
 use crate::files::{self, DEFAULT_MODE};
 use crate::lease::{self, Entry, Policy, Renewal};
@@ -79,8 +79,8 @@ pub struct Agent {
     policy: Policy,
     last_error: LastError,
     metrics: Arc<Metrics>,
-    /// The current auto-auth token, for the listener's proxy.
-    token: watch::Sender<Option<Credential>>,
+    /// The current auto-auth token and its accessor, for the listener's proxy.
+    token: watch::Sender<Option<AutoAuth>>,
     /// Reload actions run only once the app may be running (not in init mode).
     reloads: Reloads,
     reload_armed: bool,
@@ -156,7 +156,7 @@ impl Agent {
     }
 
     /// Follows the auto-auth token (`None` until the first login).
-    pub fn token(&self) -> watch::Receiver<Option<Credential>> {
+    pub fn token(&self) -> watch::Receiver<Option<AutoAuth>> {
         self.token.subscribe()
     }
 
@@ -210,7 +210,10 @@ impl Agent {
             };
             tracing::info!(method = self.settings.auth.method.kind(), "authenticated");
             self.metrics.logged_in(session.info.ttl);
-            self.token.send_replace(Some(session.client.token().clone()));
+            self.token.send_replace(Some(AutoAuth {
+                token: session.client.token().clone(),
+                accessor: session.info.accessor.clone(),
+            }));
             self.write_sinks(&session)?;
             let fetcher = Arc::new(Fetcher::new(
                 session.client.clone(),

@@ -1,12 +1,14 @@
 //! The proxy's cache, after Vault Agent's lease cache: a response is kept when it carries a lease
-//! (`lease_id`) or a new token (`auth.client_token`, logins and token creation), under the request's
-//! method, path and query, namespace, token and body; the same request is then answered from memory.
+//! (`lease_id`) or a new token (`auth.client_token`, logins and token creation), under a SHA-256 of
+//! the request's method, normalised path and query, token, headers and body; the same request is
+//! then answered from memory. The cache holds at most [`MAX_BYTES`] of answers and [`MAX_ENTRIES`]
+//! entries, the oldest evicted first.
 //! Every entry is renewed in the background (the lease with the token that obtained it, a token with
 //! itself) and evicted when renewal fails or stops extending it, when it expires, when a request
 //! through the proxy revokes it, or on `POST /agent/v1/cache-clear`. Evicting a token evicts what it
 //! obtained. Static secrets (no lease) are never cached, as in Vault Agent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,39 +17,55 @@ use hyper::body::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::error;
+use super::path::api_path;
 use crate::credential::Credential;
 use crate::metrics::Metrics;
 use crate::vault::Vault;
 
-/// The most entries the cache holds; beyond it responses are passed on without being cached.
+/// The most entries the cache holds; beyond it the oldest is evicted.
 pub const MAX_ENTRIES: usize = 10_000;
 
-/// What identifies a request: method, path and query, namespace, token and body, each
-/// length-prefixed (kept whole rather than hashed: no collision can serve one token's answer to
-/// another).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key(Vec<u8>);
+/// The most bytes of answers (bodies and headers) the cache holds; beyond it the oldest entries are
+/// evicted, and an answer larger than this is not cached.
+pub const MAX_BYTES: usize = 32 << 20;
+
+/// What identifies a request: a SHA-256 of its method, normalised path and query, token (the one
+/// sent: the client's `X-Vault-Token` or `Bearer` token, or the auto-auth token), the headers sent
+/// (namespace, wrapping, `Authorization`, …) and body, each length-prefixed so no two requests
+/// share an input. Only the digest is kept: a key costs 32 bytes whatever the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key([u8; 32]);
 
 impl Key {
-    /// The key of one request.
-    pub fn new(method: &str, path_and_query: &str, namespace: &str, token: &str, body: &[u8]) -> Self {
-        let mut bytes =
-            Vec::with_capacity(method.len() + path_and_query.len() + token.len() + body.len() + 40);
-        for part in [
-            method.as_bytes(),
-            path_and_query.as_bytes(),
-            namespace.as_bytes(),
-            token.as_bytes(),
-            body,
-        ] {
-            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(part);
+    /// The key of one request; `headers` in a stable order.
+    pub fn new<'a>(
+        method: &str,
+        path_and_query: &str,
+        token: &str,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        body: &[u8],
+    ) -> Self {
+        let mut hash = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        };
+        part(method.as_bytes());
+        part(path_and_query.as_bytes());
+        part(token.as_bytes());
+        for (name, value) in headers {
+            part(name.as_bytes());
+            part(value);
         }
-        Self(bytes)
+        // the body last, after a marker no header name can be (names are non-empty)
+        part(b"");
+        part(body);
+        Self(hash.finalize().into())
     }
 }
 
@@ -86,10 +104,40 @@ impl Cached {
 struct Slot {
     cached: Arc<Cached>,
     renewer: AbortHandle,
+    /// Its place in the insertion order.
+    seq: u64,
+    /// What it counts against [`MAX_BYTES`].
+    size: usize,
+}
+
+/// The entries, their insertion order (oldest first) and their bytes.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Slot>,
+    order: BTreeMap<u64, Key>,
+    bytes: usize,
+    next: u64,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &Key) -> Option<Slot> {
+        let slot = self.map.remove(key)?;
+        self.order.remove(&slot.seq);
+        self.bytes -= slot.size;
+        Some(slot)
+    }
+
+    fn oldest(&self) -> Option<Key> {
+        self.order.first_key_value().map(|(_, k)| *k)
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
 }
 
 struct Inner {
-    entries: Mutex<HashMap<Key, Slot>>,
+    entries: Mutex<Entries>,
     vault: Vault,
     metrics: Arc<Metrics>,
 }
@@ -134,9 +182,9 @@ fn lifetime(body: &Value) -> Option<Lifetime> {
 }
 
 /// Paths whose answers are never cached although they carry a lease or a token: renewals answer
-/// for an existing lease.
+/// for an existing lease. `path` is normalised; a namespace prefix is looked through.
 fn never_cached(path: &str) -> bool {
-    let p = path.trim_start_matches("/v1/");
+    let p = api_path(path);
     p.starts_with("sys/leases/renew")
         || p.starts_with("sys/renew")
         || p.starts_with("auth/token/renew")
@@ -153,13 +201,13 @@ impl Cache {
         }))
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.0.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The stored answer to `key`.
     pub fn get(&self, key: &Key) -> Option<Arc<Cached>> {
-        self.entries().get(key).map(|s| s.cached.clone())
+        self.entries().map.get(key).map(|s| s.cached.clone())
     }
 
     /// Keeps a successful answer to the request `key` (`path`, sent with `token`) if it carries a
@@ -183,9 +231,17 @@ impl Cache {
         else {
             return;
         };
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES {
-            tracing::warn!(limit = MAX_ENTRIES, "proxy cache full; answer not cached");
+        let size = body.len()
+            + path.len()
+            + headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len())
+                .sum::<usize>();
+        if size > MAX_BYTES {
+            tracing::warn!(
+                limit = MAX_BYTES,
+                "answer larger than the proxy cache; not cached"
+            );
             return;
         }
         let (lease_id, client_token, accessor) = match &life {
@@ -203,10 +259,32 @@ impl Cache {
             client_token,
             accessor,
         });
-        let renewer = tokio::spawn(self.clone().keep(key.clone(), cached.clone(), life)).abort_handle();
-        if let Some(old) = entries.insert(key, Slot { cached, renewer }) {
-            old.renewer.abort();
+        let mut entries = self.entries();
+        if let Some(old) = entries.remove(&key) {
+            self.drop_slot(old);
         }
+        // the oldest go first, until the new answer fits
+        while entries.len() >= MAX_ENTRIES || entries.bytes + size > MAX_BYTES {
+            let Some(oldest) = entries.oldest() else { break };
+            if let Some(slot) = entries.remove(&oldest) {
+                self.drop_slot(slot);
+            }
+            tracing::debug!("proxy cache full; evicted the oldest answer");
+        }
+        let renewer = tokio::spawn(self.clone().keep(key, cached.clone(), life)).abort_handle();
+        let seq = entries.next;
+        entries.next += 1;
+        entries.order.insert(seq, key);
+        entries.bytes += size;
+        entries.map.insert(
+            key,
+            Slot {
+                cached,
+                renewer,
+                seq,
+                size,
+            },
+        );
         self.0.metrics.cache_entries.set(entries.len() as i64);
         tracing::debug!(path, "cached");
     }
@@ -259,33 +337,40 @@ impl Cache {
         self.evict_token_and(|k, _| *k == key);
     }
 
+    /// Stops an evicted entry's renewal and forgets its lease gauge.
+    fn drop_slot(&self, slot: Slot) {
+        self.0
+            .metrics
+            .forget_lease("proxy", slot.cached.path.trim_start_matches("/v1/"));
+        slot.renewer.abort();
+    }
+
     /// Removes every entry `matches` selects, and the entries obtained with the tokens they created.
     fn evict_token_and(&self, matches: impl Fn(&Key, &Cached) -> bool) -> usize {
         let mut entries = self.entries();
         let mut gone: Vec<Key> = entries
+            .map
             .iter()
             .filter(|(k, s)| matches(k, &s.cached))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
         let tokens: Vec<Credential> = gone
             .iter()
-            .filter_map(|k| entries[k].cached.client_token.clone())
+            .filter_map(|k| entries.map[k].cached.client_token.clone())
             .collect();
         if !tokens.is_empty() {
             gone.extend(
                 entries
+                    .map
                     .iter()
                     .filter(|(_, s)| tokens.contains(&s.cached.token))
-                    .map(|(k, _)| k.clone()),
+                    .map(|(k, _)| *k),
             );
         }
         let mut count = 0;
         for key in gone {
             if let Some(slot) = entries.remove(&key) {
-                self.0
-                    .metrics
-                    .forget_lease("proxy", slot.cached.path.trim_start_matches("/v1/"));
-                slot.renewer.abort();
+                self.drop_slot(slot);
                 count += 1;
             }
         }
@@ -295,8 +380,9 @@ impl Cache {
 
     /// Evicts what a successful request revoked: a lease (`sys/leases/revoke`), leases under a
     /// prefix (`revoke-prefix`, `revoke-force`), a token and what it obtained (`auth/token/revoke*`).
+    /// `path` is normalised; a namespace prefix is looked through.
     pub fn after_success(&self, path: &str, token: &Credential, body: &[u8]) {
-        let p = path.trim_start_matches("/v1/");
+        let p = api_path(path);
         let field = |name: &str| {
             serde_json::from_slice::<Value>(body)
                 .ok()
@@ -395,17 +481,108 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn key(method: &str, path: &str, token: &str, headers: &[(&str, &str)], body: &[u8]) -> Key {
+        Key::new(
+            method,
+            path,
+            token,
+            headers.iter().map(|(n, v)| (*n, v.as_bytes())),
+            body,
+        )
+    }
+
     #[test]
     fn keys_separate_every_part() {
-        let a = Key::new("GET", "/v1/a", "", "t", b"");
-        assert_eq!(a, Key::new("GET", "/v1/a", "", "t", b""));
-        assert_ne!(a, Key::new("GET", "/v1/a", "", "u", b""));
-        assert_ne!(a, Key::new("PUT", "/v1/a", "", "t", b""));
+        let a = key("GET", "/v1/a", "t", &[], b"");
+        assert_eq!(a, key("GET", "/v1/a", "t", &[], b""));
+        assert_ne!(a, key("GET", "/v1/a", "u", &[], b""));
+        assert_ne!(a, key("PUT", "/v1/a", "t", &[], b""));
+        assert_ne!(a, key("GET", "/v1/a", "t", &[], b"{}"));
+        assert_ne!(a, key("GET", "/v1/a", "t", &[("x-vault-namespace", "ns1")], b""));
+        // no token at all is a credential of its own: never another caller's answer
+        assert_ne!(
+            key("POST", "/v1/auth/token/create", "", &[], b""),
+            key("POST", "/v1/auth/token/create", "s.a", &[], b"")
+        );
         // no ambiguity from concatenation
         assert_ne!(
-            Key::new("GET", "/v1/ab", "", "", b""),
-            Key::new("GET", "/v1/a", "b", "", b"")
+            key("GET", "/v1/ab", "", &[], b""),
+            key("GET", "/v1/a", "b", &[], b"")
         );
+        assert_ne!(
+            key("GET", "/v1/a", "", &[("x", "yz")], b""),
+            key("GET", "/v1/a", "", &[("xy", "z")], b"")
+        );
+        assert_ne!(
+            key("GET", "/v1/a", "", &[("x", "y")], b""),
+            key("GET", "/v1/a", "", &[], b"\x01\0\0\0\0\0\0\0x")
+        );
+    }
+
+    fn vault() -> Vault {
+        Vault::new(&crate::settings::VaultSettings {
+            address: "http://127.0.0.1:1".into(),
+            ca_cert: None,
+            ca_path: None,
+            ca_cert_pem: None,
+            client_cert: None,
+            client_key: None,
+            tls_skip_verify: false,
+            tls_server_name: None,
+            proxy: None,
+            namespace: None,
+            timeout: Duration::from_secs(1),
+            max_connections: 1,
+            disable_idle_connections: false,
+            disable_keep_alives: false,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_in_bytes_oldest_evicted_first() {
+        let cache = Cache::new(vault(), Arc::new(Metrics::default()));
+        let answer = |lease: &str, mib: usize| {
+            Bytes::from(format!(
+                r#"{{"lease_id":"{lease}","lease_duration":0,"data":{{"x":"{}"}}}}"#,
+                "x".repeat(mib << 20)
+            ))
+        };
+        let token = Credential::new("t");
+        let keys: Vec<Key> = (0..3u8)
+            .map(|i| key("GET", &format!("/v1/db/creds/{i}"), "t", &[], b""))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            let path = format!("/v1/db/creds/{i}");
+            cache.store(
+                *k,
+                &path,
+                &token,
+                StatusCode::OK,
+                Vec::new(),
+                answer(&format!("l{i}"), 12),
+            );
+        }
+        // 3 × 12 MiB > 32 MiB: the first went, the two newer stay
+        assert!(cache.get(&keys[0]).is_none());
+        assert!(cache.get(&keys[1]).is_some() && cache.get(&keys[2]).is_some());
+        assert!(cache.entries().bytes <= MAX_BYTES);
+        // an answer larger than the whole cache is not kept, and evicts nothing
+        let big = key("GET", "/v1/db/creds/big", "t", &[], b"");
+        cache.store(
+            big,
+            "/v1/db/creds/big",
+            &token,
+            StatusCode::OK,
+            Vec::new(),
+            answer("big", 33),
+        );
+        assert!(cache.get(&big).is_none());
+        assert!(cache.get(&keys[1]).is_some() && cache.get(&keys[2]).is_some());
+        // eviction through the other paths keeps the count of bytes right
+        assert_eq!(cache.evict_token_and(|_, _| true), 2);
+        assert_eq!(cache.entries().bytes, 0);
+        assert!(cache.entries().order.is_empty());
     }
 
     #[test]

@@ -7,10 +7,17 @@
 //! - everything else — the Vault API, forwarded to Vault ([`proxy`]) with the auto-auth token when
 //!   `use_auto_auth_token` says so, leased responses and tokens answered from the cache.
 //!
+//! Routes and every proxy decision are made on the normalised request path ([`path`]); a target
+//! that is not a path is refused with 400. Each listener bounds its clients: [`MAX_CONNECTIONS`]
+//! open at once (more wait in the listen backlog), [`HEADER_READ_TIMEOUT`] for a request's headers,
+//! [`BODY_TIMEOUT`] for its whole body (then 408), [`MAX_BODY`] bytes of body (then 413).
+//!
 //! Only the long-running modes serve them; an init container exits after its render.
 
 pub mod cache;
+pub mod path;
 pub mod proxy;
+pub mod scrub;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,18 +28,28 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
-use crate::credential::Credential;
+use crate::credential::AutoAuth;
 use crate::metrics::{self, Metrics};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
-/// The largest request body the listener reads (Vault's default `max_request_size`, 32 MiB).
-pub const MAX_BODY: usize = 32 << 20;
+/// The largest request body the listener reads: 1 MiB. Vault's own `max_request_size` is 32 MiB,
+/// but what an app sends through an agent is small JSON (logins, writes, transit), and Vault's
+/// integrated storage refuses an entry over 1 MiB (`max_entry_size`) anyway.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// How long a client may take to send a request's headers (also ends idle keep-alive connections).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a client may take to send a request's whole body, once its headers are read: a body
+/// still arriving then is cut, answered 408, and the connection closed.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connections one listener serves at once; further clients wait in the listen backlog until one
+/// closes (as the webhook's server does), so a burst is slowed, not refused.
+pub const MAX_CONNECTIONS: usize = 128;
 
 /// One listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +119,12 @@ impl ListenersSettings {
 
 /// What every connection of every listener shares.
 pub struct Shared {
-    /// Vault (the agent's HTTP client).
+    /// Vault (the agent's HTTP client, for the cache's renewals, and Vault's address).
     pub vault: Vault,
-    /// The current auto-auth token (`None` before the first login).
-    pub token: watch::Receiver<Option<Credential>>,
+    /// The proxy's HTTP client: Vault's settings, no redirect followed ([`Vault::proxy_client`]).
+    pub http: reqwest::Client,
+    /// The current auto-auth token and its accessor (`None` before the first login).
+    pub token: watch::Receiver<Option<AutoAuth>>,
     /// The agent's metrics.
     pub metrics: Arc<Metrics>,
     /// The cache, when on.
@@ -136,7 +155,12 @@ pub async fn start(settings: &ListenersSettings, shared: Arc<Shared>) -> Result<
 
 async fn serve(listener: TcpListener, settings: ListenerSettings, shared: Arc<Shared>) {
     let settings = Arc::new(settings);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // a free slot first, then accept: excess clients wait in the backlog
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -148,6 +172,7 @@ async fn serve(listener: TcpListener, settings: ListenerSettings, shared: Arc<Sh
         let shared = shared.clone();
         let settings = settings.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 let settings = settings.clone();
@@ -188,18 +213,33 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
     resp
 }
 
-/// Reads a whole request body, at most [`MAX_BODY`].
+/// An answer after which the connection closes (its request body was not read to the end).
+fn closing(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+/// Reads a whole request body: at most [`MAX_BODY`] bytes (else 413), all within [`BODY_TIMEOUT`]
+/// (else 408); either way the connection then closes.
 pub async fn read_body(body: Incoming) -> std::result::Result<Bytes, Response<Full<Bytes>>> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(error(
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await;
+    match collected {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(closing(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body larger than {MAX_BODY} bytes"),
-        )),
-        Err(err) => Err(error(
+        ))),
+        Ok(Err(err)) => Err(closing(error(
             StatusCode::BAD_REQUEST,
             &format!("reading the request body: {err}"),
-        )),
+        ))),
+        Err(_) => Err(closing(error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!("request body not received within {} s", BODY_TIMEOUT.as_secs()),
+        ))),
     }
 }
 
@@ -208,7 +248,11 @@ async fn handle(
     listener: &ListenerSettings,
     shared: &Shared,
 ) -> Response<Full<Bytes>> {
-    match req.uri().path() {
+    let target = match path::Target::new(req.uri()) {
+        Ok(target) => target,
+        Err(refused) => return closing(error(StatusCode::BAD_REQUEST, refused.message())),
+    };
+    match target.path.as_str() {
         "/agent/v1/metrics" if shared.serve_metrics => {
             let mut resp = Response::new(Full::new(Bytes::from(shared.metrics.render())));
             resp.headers_mut().insert(
@@ -234,6 +278,12 @@ async fn handle(
                 Err(resp) => resp,
             },
         },
-        _ => proxy::forward(req, shared).await,
+        _ => {
+            let (parts, body) = req.into_parts();
+            match read_body(body).await {
+                Ok(body) => proxy::forward(parts, &target, body, shared).await,
+                Err(resp) => resp,
+            }
+        }
     }
 }

@@ -1,22 +1,30 @@
-//! Forwarding a Vault API request, as Vault Agent's proxy handler does: the client's token, or the
-//! auto-auth token when `use_auto_auth_token` is `true` and the client sent none, or always with
-//! `force`; answers from the cache when it holds one; the auto-auth token's own id and accessor
-//! stripped from `lookup-self`/`renew-self` answers, so an app never learns the agent's token.
+//! Forwarding a Vault API request, as Vault Agent's proxy handler does: the client's token
+//! (`X-Vault-Token`, else an `Authorization: Bearer` token, as Vault reads them), or the auto-auth
+//! token when `use_auto_auth_token` is `true` and the client sent none, or always with `force`;
+//! answers from the cache when it holds one.
+//!
+//! An app never learns the agent's token, behind two walls: every decision is made on the
+//! normalised path ([`super::path`]), which is also what is sent, so no spelling of `lookup-self`
+//! escapes Vault Agent's stripping of the token's `id` and `accessor`; and no answer leaves holding
+//! the token or its accessor, whatever the path ([`super::scrub`]). Redirects are never followed:
+//! Vault's 3xx goes back to the client as it came (a header holding the token is dropped).
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode};
-use serde_json::Value;
+use hyper::body::Bytes;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Response, StatusCode};
 
 use super::cache::Key;
-use super::{Shared, error, read_body};
+use super::path::{Target, is_token_lookup_or_renew};
+use super::scrub::{Scrubbed, Secrets, names_another_token, scrub, strip_self};
+use super::{Shared, error};
 use crate::credential::Credential;
 use crate::error::chain;
 use ferrovault_contract::UseAutoAuthToken;
 
 const TOKEN_HEADER: &str = "x-vault-token";
-const NAMESPACE_HEADER: &str = "x-vault-namespace";
+const WRAP_TTL_HEADER: &str = "x-vault-wrap-ttl";
 
 /// Headers that belong to one connection, not to the request or answer.
 fn hop_by_hop(name: &HeaderName) -> bool {
@@ -26,6 +34,7 @@ fn hop_by_hop(name: &HeaderName) -> bool {
             | "keep-alive"
             | "proxy-authenticate"
             | "proxy-authorization"
+            | "proxy-connection"
             | "te"
             | "trailer"
             | "transfer-encoding"
@@ -33,6 +42,33 @@ fn hop_by_hop(name: &HeaderName) -> bool {
             | "host"
             | "content-length"
     )
+}
+
+/// Vault's consistency headers: they change how Vault reads, not what it answers, so the cache key
+/// leaves them out (as Vault Agent's does).
+fn consistency(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "x-vault-index" | "x-vault-inconsistent" | "x-vault-forward"
+    )
+}
+
+/// The client's own token as Vault reads it: `X-Vault-Token`, else the first `Authorization`
+/// value that starts with `Bearer `.
+fn client_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            headers
+                .get_all(hyper::header::AUTHORIZATION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+        })
 }
 
 /// The token to send: the client's, or the auto-auth token as `mode` says. Second: whether it is the
@@ -48,27 +84,79 @@ fn pick_token(mode: UseAutoAuthToken, client: Option<&str>, auto: Option<&Creden
     }
 }
 
-/// Forwards `req` to Vault (or answers it from the cache).
-pub async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(resp) => return resp,
-    };
-    let path = parts.uri.path().to_owned();
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+/// The headers sent to Vault: the client's, less the connection's own, its token headers (the token
+/// chosen goes as `X-Vault-Token`; `Authorization` stays unless `force` replaces the client's
+/// credentials) and `Accept-Encoding` (answers come uncompressed, so the scrubber reads them).
+fn upstream_headers(
+    headers: &HeaderMap,
+    mode: UseAutoAuthToken,
+    token: &Credential,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out: Vec<(HeaderName, HeaderValue)> = headers
+        .iter()
+        .filter(|(name, _)| {
+            !hop_by_hop(name)
+                && *name != TOKEN_HEADER
+                && *name != hyper::header::ACCEPT_ENCODING
+                && (*name != hyper::header::AUTHORIZATION || mode != UseAutoAuthToken::Force)
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    out.push((
+        hyper::header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    ));
+    if !token.is_empty()
+        && let Ok(mut value) = HeaderValue::from_str(token.expose())
+    {
+        value.set_sensitive(true);
+        out.push((HeaderName::from_static(TOKEN_HEADER), value));
+    }
+    out
+}
+
+/// Forwards a request (its normalised `target` and whole `body`) to Vault, or answers it from the
+/// cache.
+pub async fn forward(parts: Parts, target: &Target, body: Bytes, shared: &Shared) -> Response<Full<Bytes>> {
     let auto = shared.token.borrow().clone();
-    let (token, is_auto) = pick_token(shared.use_auto_auth_token, header(TOKEN_HEADER), auto.as_ref());
-    let namespace = header(NAMESPACE_HEADER).unwrap_or_default().to_owned();
-    tracing::debug!(method = %parts.method, path, "proxying");
+    let mode = shared.use_auto_auth_token;
+    let (token, is_auto) = pick_token(
+        mode,
+        client_token(&parts.headers),
+        auto.as_ref().map(|a| &a.token),
+    );
+    let api = target.api();
+    // an answer about the auto-auth token itself: Vault Agent's stripping applies
+    let about_auto = is_auto
+        && is_token_lookup_or_renew(api)
+        && !(matches!(
+            api.trim_end_matches('/'),
+            "auth/token/lookup" | "auth/token/renew"
+        ) && names_another_token(&body, token.expose()));
+    if about_auto && parts.headers.contains_key(WRAP_TTL_HEADER) {
+        // a wrapped answer would carry the token past both walls, to be unwrapped at Vault
+        return error(
+            StatusCode::BAD_REQUEST,
+            "response wrapping is refused for a lookup or renewal of the agent's token",
+        );
+    }
+    let headers = upstream_headers(&parts.headers, mode, &token);
+    let forward = target.forward();
+    tracing::debug!(method = %parts.method, "proxying");
 
     let key = shared.cache.as_ref().map(|_| {
+        let mut keyed: Vec<(&HeaderName, &HeaderValue)> = headers
+            .iter()
+            .filter(|(n, _)| !consistency(n) && *n != TOKEN_HEADER)
+            .map(|(n, v)| (n, v))
+            .collect();
+        // stable: by name, each name's values in the order sent
+        keyed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         Key::new(
             parts.method.as_str(),
-            &path_and_query,
-            &namespace,
+            &target.path_and_query(),
             token.expose(),
+            keyed.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
             &body,
         )
     });
@@ -80,20 +168,10 @@ pub async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
         return hit.response();
     }
 
-    let url = format!("{}{path_and_query}", shared.vault.address());
-    let mut upstream = shared.vault.http().request(parts.method.clone(), url);
-    for (name, value) in &parts.headers {
-        if !hop_by_hop(name) && name != TOKEN_HEADER && name != hyper::header::AUTHORIZATION {
-            upstream = upstream.header(name, value);
-        }
-    }
-    if shared.use_auto_auth_token != UseAutoAuthToken::Force
-        && let Some(auth) = parts.headers.get(hyper::header::AUTHORIZATION)
-    {
-        upstream = upstream.header(hyper::header::AUTHORIZATION, auth);
-    }
-    if !token.is_empty() {
-        upstream = upstream.header(TOKEN_HEADER, token.expose());
+    let url = format!("{}{forward}", shared.vault.address());
+    let mut upstream = shared.http.request(parts.method.clone(), url);
+    for (name, value) in &headers {
+        upstream = upstream.header(name, value);
     }
     let sent = async {
         let resp = upstream.body(body.clone()).send().await?;
@@ -108,19 +186,41 @@ pub async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
         Ok::<_, reqwest::Error>((status, headers, bytes))
     }
     .await;
-    let (status, headers, mut bytes) = match sent {
+    let (status, mut headers, mut bytes) = match sent {
         Ok(ok) => ok,
         Err(err) => {
             shared.metrics.proxy_error.inc();
-            tracing::warn!(path, error = %chain(&err), "proxying to Vault failed");
+            // without the URL: its query is the client's
+            let err = err.without_url();
+            tracing::warn!(error = %chain(&err), "proxying to Vault failed");
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("failed to get the response: {}", chain(&err)),
             );
         }
     };
-    if is_auto && status == StatusCode::OK {
-        bytes = sanitize(&path, &body, &token, bytes);
+    if about_auto
+        && status == StatusCode::OK
+        && let Some(stripped) = strip_self(&bytes)
+    {
+        bytes = stripped;
+    }
+    // the second wall: whatever the path, the token and its accessor never leave
+    if let Some(auto) = &auto {
+        let secrets = Secrets::new(auto.token.expose(), auto.accessor.expose());
+        headers.retain(|(_, value)| !secrets.in_bytes(value.as_bytes()));
+        match scrub(&bytes, secrets) {
+            Scrubbed::Clean => {}
+            Scrubbed::Blanked(blanked) => bytes = blanked,
+            Scrubbed::Withheld => {
+                shared.metrics.proxy_error.inc();
+                tracing::warn!("Vault's answer held the agent's token; withheld");
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "Vault's answer held the agent's token and was withheld",
+                );
+            }
+        }
     }
     if status.is_client_error() || status.is_server_error() {
         shared.metrics.proxy_client_error.inc();
@@ -137,40 +237,11 @@ pub async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
         resp.headers_mut()
             .insert("x-cache", HeaderValue::from_static("MISS"));
         if status.is_success() {
-            cache.after_success(&path, &token, &body);
-            cache.store(key, &path, &token, status, headers, bytes);
+            cache.after_success(&target.path, &token, &body);
+            cache.store(key, &target.path, &token, status, headers, bytes);
         }
     }
     resp
-}
-
-/// Strips the auto-auth token's id and accessor from a `lookup-self`/`renew-self` answer (and from
-/// `lookup`/`renew` of that token), as Vault Agent does.
-fn sanitize(path: &str, request: &[u8], token: &Credential, answer: Bytes) -> Bytes {
-    let p = path.trim_start_matches("/v1/");
-    let about_auto = match p {
-        "auth/token/lookup-self" | "auth/token/renew-self" => true,
-        "auth/token/lookup" | "auth/token/renew" => serde_json::from_slice::<Value>(request)
-            .ok()
-            .and_then(|v| v["token"].as_str().map(|t| t.is_empty() || t == token.expose()))
-            .unwrap_or(false),
-        _ => false,
-    };
-    if !about_auto {
-        return answer;
-    }
-    let Ok(mut secret) = serde_json::from_slice::<Value>(&answer) else {
-        return answer;
-    };
-    if let Some(data) = secret.get_mut("data").and_then(Value::as_object_mut) {
-        data.remove("id");
-        data.remove("accessor");
-    }
-    if let Some(auth) = secret.get_mut("auth").and_then(Value::as_object_mut) {
-        auth.insert("client_token".into(), Value::String(String::new()));
-        auth.insert("accessor".into(), Value::String(String::new()));
-    }
-    Bytes::from(secret.to_string())
 }
 
 #[cfg(test)]
@@ -195,22 +266,34 @@ mod tests {
     }
 
     #[test]
-    fn the_auto_auth_token_never_leaves_through_lookup_self() {
-        let answer = Bytes::from(r#"{"data":{"id":"auto","accessor":"acc","ttl":30}}"#);
-        let out = sanitize(
-            "/v1/auth/token/lookup-self",
-            b"",
-            &Credential::new("auto"),
-            answer.clone(),
+    fn a_bearer_token_is_the_clients_token_as_vault_reads_it() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(client_token(&headers), None);
+        headers.append("authorization", HeaderValue::from_static("Basic eDp5"));
+        assert_eq!(client_token(&headers), None);
+        headers.append("authorization", HeaderValue::from_static("Bearer s.bearer"));
+        assert_eq!(client_token(&headers), Some("s.bearer"));
+        headers.insert("x-vault-token", HeaderValue::from_static("s.header"));
+        assert_eq!(client_token(&headers), Some("s.header"));
+    }
+
+    #[test]
+    fn the_chosen_token_is_sent_and_compression_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-vault-token", HeaderValue::from_static("s.client"));
+        headers.insert("authorization", HeaderValue::from_static("Bearer s.b"));
+        headers.insert("accept-encoding", HeaderValue::from_static("gzip"));
+        headers.insert("x-vault-namespace", HeaderValue::from_static("ns1"));
+        headers.insert("connection", HeaderValue::from_static("keep-alive"));
+        let sent = upstream_headers(&headers, UseAutoAuthToken::Force, &Credential::new("auto"));
+        let names: Vec<&str> = sent.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x-vault-namespace", "accept-encoding", "x-vault-token"]);
+        assert_eq!(sent[1].1, "identity");
+        assert_eq!(sent[2].1, "auto");
+        let sent = upstream_headers(&headers, UseAutoAuthToken::True, &Credential::new("s.client"));
+        assert!(
+            sent.iter()
+                .any(|(n, v)| n == "authorization" && v == "Bearer s.b")
         );
-        let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v, serde_json::json!({"data": {"ttl": 30}}));
-        let other = sanitize(
-            "/v1/auth/token/lookup",
-            br#"{"token":"other"}"#,
-            &Credential::new("auto"),
-            answer.clone(),
-        );
-        assert_eq!(other, answer);
     }
 }

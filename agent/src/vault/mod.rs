@@ -89,63 +89,42 @@ pub struct Response {
 }
 
 /// What `lookup-self`/login says about a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
     /// Remaining TTL (zero: never expires).
     pub ttl: Duration,
     /// Whether it can be renewed.
     pub renewable: bool,
+    /// The token's accessor (empty for batch tokens); the listener keeps it out of answers.
+    pub accessor: Credential,
 }
 
 impl Vault {
     /// Builds the client: TLS 1.2+ via rustls/ring, CA from file/dir/inline or the system store,
-    /// optional client certificate, `tls_server_name`, `tls_skip_verify`, proxy and timeout.
+    /// optional client certificate, `tls_server_name`, `tls_skip_verify`, proxy and timeout. It
+    /// follows a redirect only within Vault's own origin ([`same_origin_redirects`]): a token is never
+    /// sent to another host.
     pub fn new(settings: &VaultSettings) -> Result<Self> {
-        install_crypto_provider();
-        let idle = if settings.disable_idle_connections || settings.disable_keep_alives {
-            0
-        } else {
-            settings.max_connections
-        };
-        let mut builder = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(idle);
-        if settings.disable_keep_alives {
-            // as Go's DisableKeepAlives: ask the server to close too
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert(
-                reqwest::header::CONNECTION,
-                reqwest::header::HeaderValue::from_static("close"),
-            );
-            builder = builder.default_headers(headers).http1_only();
-        }
-        // Always hand reqwest a TLS config: left alone it loads the whole system trust store (~150
-        // files) at start-up even for an http:// Vault, costing start time and memory per pod.
-        builder = builder.tls_backend_preconfigured(if settings.address.starts_with("https://") {
-            tls::tls_config(settings)?
-        } else {
-            tls::no_tls_config()?
-        });
-        let proxy = settings
-            .proxy
-            .clone()
-            .or_else(|| std::env::var("HTTPS_PROXY").ok().filter(|p| !p.is_empty()));
-        builder = match proxy {
-            Some(proxy) => builder
-                .proxy(reqwest::Proxy::all(&proxy).map_err(|e| {
-                    Error::Client(format!("proxy_address {proxy:?} is not a valid URL: {e}"))
-                })?),
-            None => builder.no_proxy(),
-        };
-        let http = builder.build().map_err(|e| Error::Client(chain(&e)))?;
+        let http = builder(settings)?
+            .redirect(same_origin_redirects())
+            .build()
+            .map_err(|e| Error::Client(chain(&e)))?;
         Ok(Self {
             http,
             settings: settings.clone(),
         })
     }
 
-    /// The HTTP client (the listener's proxy forwards through it).
+    /// A client with the same settings that follows no redirect at all: the listener's proxy, which
+    /// hands a redirect back to its client as Vault sent it.
+    pub fn proxy_client(&self) -> Result<reqwest::Client> {
+        builder(&self.settings)?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Client(chain(&e)))
+    }
+
+    /// The HTTP client.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -228,6 +207,101 @@ impl Vault {
     }
 }
 
+/// The most redirects one request follows (reqwest's and Go's default).
+const MAX_REDIRECTS: usize = 10;
+
+/// Follows a redirect only when it stays on the origin (scheme, host and port) of the request that
+/// led to it; a redirect elsewhere is an error, so neither `X-Vault-Token` nor any other header goes
+/// to another host (reqwest drops `Authorization` on such a redirect, but not Vault's own header).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let next = attempt.url();
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| same_origin(first, next));
+        if !same {
+            attempt.error(CrossOriginRedirect)
+        } else if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error(TooManyRedirects)
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Whether two URLs share scheme, host and port (the default port of the scheme when none is given).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// A redirect to another scheme, host or port, not followed.
+#[derive(Debug)]
+struct CrossOriginRedirect;
+
+impl std::fmt::Display for CrossOriginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault redirected to another scheme, host or port; not followed (the token stays with Vault's address)")
+    }
+}
+
+impl std::error::Error for CrossOriginRedirect {}
+
+/// More than [`MAX_REDIRECTS`] redirects.
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {MAX_REDIRECTS} redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
+/// The HTTP client's settings, common to the agent's client and the proxy's.
+fn builder(settings: &VaultSettings) -> Result<reqwest::ClientBuilder> {
+    install_crypto_provider();
+    let idle = if settings.disable_idle_connections || settings.disable_keep_alives {
+        0
+    } else {
+        settings.max_connections
+    };
+    let mut builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(idle);
+    if settings.disable_keep_alives {
+        // as Go's DisableKeepAlives: ask the server to close too
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONNECTION,
+            reqwest::header::HeaderValue::from_static("close"),
+        );
+        builder = builder.default_headers(headers).http1_only();
+    }
+    // Always hand reqwest a TLS config: left alone it loads the whole system trust store (~150
+    // files) at start-up even for an http:// Vault, costing start time and memory per pod.
+    builder = builder.tls_backend_preconfigured(if settings.address.starts_with("https://") {
+        tls::tls_config(settings)?
+    } else {
+        tls::no_tls_config()?
+    });
+    let proxy = settings
+        .proxy
+        .clone()
+        .or_else(|| std::env::var("HTTPS_PROXY").ok().filter(|p| !p.is_empty()));
+    Ok(match proxy {
+        Some(proxy) => builder.proxy(
+            reqwest::Proxy::all(&proxy)
+                .map_err(|e| Error::Client(format!("proxy_address {proxy:?} is not a valid URL: {e}")))?,
+        ),
+        None => builder.no_proxy(),
+    })
+}
+
 /// Vault's `errors` list of a failed response, for messages (never the request).
 pub fn api_errors(resp: &Response) -> String {
     let errors: Vec<&str> = resp.body["errors"]
@@ -263,5 +337,150 @@ pub fn describe(err: &vaultrs::error::ClientError) -> String {
             format!("HTTP {code}: {}", errors.join("; "))
         }
         other => chain(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    fn settings(address: String) -> VaultSettings {
+        VaultSettings {
+            address,
+            ca_cert: None,
+            ca_path: None,
+            ca_cert_pem: None,
+            client_cert: None,
+            client_key: None,
+            tls_skip_verify: false,
+            tls_server_name: None,
+            proxy: None,
+            namespace: None,
+            timeout: Duration::from_secs(30),
+            max_connections: 4,
+            disable_idle_connections: false,
+            disable_keep_alives: false,
+        }
+    }
+
+    /// A one-thread HTTP server on `ip`: every request's header block is recorded; requests for
+    /// `/v1/moved` get a 307 to `location`, the rest `200 {}`.
+    fn server(ip: Ipv4Addr, location: Option<String>) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind((ip, 0)).expect("bind on 127.0.0.0/8");
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line.to_ascii_lowercase());
+                }
+                let moved = head.starts_with("get /v1/moved ");
+                log.lock().unwrap().push(head);
+                let answer = match (&location, moved) {
+                    (Some(to), true) => format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    _ => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_owned(),
+                };
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test]
+    async fn the_token_never_follows_a_redirect_to_another_host() {
+        // another address and port of the loopback network: another origin
+        let (other, other_seen) = server(Ipv4Addr::new(127, 0, 0, 2), None);
+        let (vault, vault_seen) = server(
+            Ipv4Addr::LOCALHOST,
+            Some(format!("http://127.0.0.2:{other}/v1/stolen")),
+        );
+        let client = Vault::new(&settings(format!("http://127.0.0.1:{vault}")))
+            .unwrap()
+            .client(Credential::new("s.redirect-marker"))
+            .unwrap();
+        let err = client
+            .request(reqwest::Method::GET, "moved", None)
+            .await
+            .expect_err("a cross-host redirect is not followed");
+        assert!(err.contains("another scheme, host or port"), "{err}");
+        assert!(!err.contains("s.redirect-marker"), "{err}");
+        assert!(vault_seen.lock().unwrap()[0].contains("x-vault-token: s.redirect-marker"));
+        assert!(
+            other_seen.lock().unwrap().is_empty(),
+            "the other host was asked: {:?}",
+            other_seen.lock().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_on_vaults_own_origin_is_followed_with_the_token() {
+        let (vault, seen) = server(Ipv4Addr::LOCALHOST, Some("/v1/here".to_owned()));
+        let client = Vault::new(&settings(format!("http://127.0.0.1:{vault}")))
+            .unwrap()
+            .client(Credential::new("s.same-origin"))
+            .unwrap();
+        let resp = client.request(reqwest::Method::GET, "moved", None).await.unwrap();
+        assert_eq!(resp.status, StatusCode::OK);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen[1].starts_with("get /v1/here"), "{seen:?}");
+        assert!(seen[1].contains("x-vault-token: s.same-origin"), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn the_proxys_client_follows_no_redirect() {
+        let (vault, seen) = server(Ipv4Addr::LOCALHOST, Some("/v1/here".to_owned()));
+        let http = Vault::new(&settings(format!("http://127.0.0.1:{vault}")))
+            .unwrap()
+            .proxy_client()
+            .unwrap();
+        let resp = http
+            .get(format!("http://127.0.0.1:{vault}/v1/moved"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(resp.headers()["location"], "/v1/here");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(same_origin(
+            &url("http://127.0.0.1:8200/a"),
+            &url("http://127.0.0.1:8200/b?c")
+        ));
+        assert!(same_origin(&url("https://vault/a"), &url("https://vault:443/b")));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:8200/a"),
+            &url("http://127.0.0.1:8201/a")
+        ));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:8200/a"),
+            &url("http://127.0.0.2:8200/a")
+        ));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:8200/a"),
+            &url("https://127.0.0.1:8200/a")
+        ));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:8200/a"),
+            &url("http://localhost:8200/a")
+        ));
     }
 }

@@ -43,6 +43,7 @@ impl TokenClient {
         Ok(TokenInfo {
             ttl: Duration::from_secs(info.ttl),
             renewable: info.renewable.unwrap_or(false),
+            accessor: Credential::new(info.accessor),
         })
     }
 
