@@ -324,3 +324,33 @@ fn listener_cache_api_proxy_and_telemetry_map_onto_the_contract() {
         assert!(e.to_string().contains(needle), "{text}: {e}");
     }
 }
+
+/// Issue #19 §11: a 900 KB list on one line took 118 s (each value's line was counted from the file
+/// start). Line numbers are now a binary search over line starts found once; the test harness's
+/// timeout bounds this test, there is no timing assertion.
+#[test]
+fn a_900_kb_one_line_list_is_read_in_linear_time() {
+    let words = vec!["\"a\""; 900_000 / 4].join(",");
+    let text = format!(
+        "auto_auth {{\n  method \"kubernetes\" {{\n    config = {{ role = \"app\" }}\n  }}\n}}\n\
+         template {{\n  destination = \"/vault/secrets/x\"\n  contents = \"x\"\n  command = [\"/bin/notify\",{words}]\n}}\n\
+         bogus = 1\n"
+    );
+    assert!(text.len() > 900_000 && text.len() < MAX_FILE_BYTES);
+    // the last line's error names line 11: the line numbers after the long line are right
+    let e = read(&text).unwrap_err();
+    assert_eq!(e.line, 11, "{e}");
+    let ok = read(text.trim_end().trim_end_matches("bogus = 1")).unwrap();
+    assert_eq!(ok.templates.len(), 1);
+}
+
+#[test]
+fn a_file_over_one_mib_is_refused_with_its_size_and_the_cap() {
+    let text = format!("# {}\n", "x".repeat(MAX_FILE_BYTES));
+    let e = read(&text).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&text.len().to_string()) && msg.contains("1048576"),
+        "{msg}"
+    );
+}
