@@ -68,7 +68,34 @@ pub fn resolve_config(cfg: AgentConfig, mode: Mode) -> Result<AgentConfig> {
 /// it is not accepted (line and block). The pod's annotations are not known here, so a file without
 /// a Vault address passes.
 pub fn check_config_file(file: &Path) -> Result<ferrovault_contract::hcl::FileConfig> {
-    let text = std::fs::read_to_string(file).map_err(Error::io("reading", file))?;
+    use std::io::Read as _;
+    let cap = ferrovault_contract::hcl::MAX_FILE_BYTES;
+    // read one byte past the cap at most: a huge file is refused without being read whole
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(cap as u64 + 1).read_to_end(&mut bytes))
+        .map_err(Error::io("reading", file))?;
+    if bytes.len() > cap {
+        let size = std::fs::metadata(file).map_or(bytes.len() as u64, |m| m.len());
+        return Err(Error::ConfigFile {
+            file: file.to_owned(),
+            source: ferrovault_contract::hcl::HclError {
+                line: 0,
+                block: String::new(),
+                message: format!(
+                    "the file is {size} bytes, more than the {cap} bytes (1 MiB, a ConfigMap's limit) ferrovault reads"
+                ),
+            },
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|_| Error::ConfigFile {
+        file: file.to_owned(),
+        source: ferrovault_contract::hcl::HclError {
+            line: 0,
+            block: String::new(),
+            message: "the file is not UTF-8 text".to_owned(),
+        },
+    })?;
     ferrovault_contract::hcl::read(&text).map_err(|source| Error::ConfigFile {
         file: file.to_owned(),
         source,
@@ -209,4 +236,25 @@ pub fn harden_process() {
 /// Never let a panic message (which could hold secret data) reach the logs: report the location only.
 pub fn install_panic_hook() {
     ferrovault_contract::logging::install_panic_hook("ferrovault-agent", "secret data");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #19 §11: a config file over the cap is refused before it is read whole, naming the
+    /// file, its size and the cap.
+    #[test]
+    fn check_refuses_a_config_file_over_one_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.hcl");
+        let size = ferrovault_contract::hcl::MAX_FILE_BYTES + 10;
+        std::fs::write(&file, vec![b'#'; size]).unwrap();
+        let msg = check_config_file(&file).unwrap_err().to_string();
+        assert!(msg.contains("config.hcl"), "{msg}");
+        assert!(
+            msg.contains(&size.to_string()) && msg.contains("1048576"),
+            "{msg}"
+        );
+    }
 }

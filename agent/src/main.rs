@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         Command::Ready => return ExitCode::from(u8::from(!args.ready_path().exists())),
         Command::Check { file } => {
             return match ferrovault_agent::check_config_file(file) {
-                Ok(_) => {
+                Ok(read) => {
+                    for warning in read.listeners.iter().filter_map(|l| l.exposure_warning(false)) {
+                        eprintln!("ferrovault-agent: warning: {}: {warning}", file.display());
+                    }
                     println!("{}: accepted", file.display());
                     ExitCode::SUCCESS
                 }

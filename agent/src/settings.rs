@@ -548,5 +548,31 @@ fn opt_duration(value: &Option<ferrovault_contract::VaultDuration>, default: Dur
     value.as_ref().map_or(default, |d| d.get())
 }
 
+/// One `listener` of the config, checked as the webhook and `ferrovault-agent check` check it
+/// ([`ferrovault_contract::Listener::check`]), again here with the pod's `hostNetwork`: a listener
+/// reachable from outside the pod is refused without `ferrovault_allow_non_loopback`, and serves
+/// the auto-auth token and quit only when asked for there too. The second wall behind the webhook.
+pub fn listener(
+    index: usize,
+    l: &ferrovault_contract::Listener,
+    host_network: bool,
+    use_auto_auth_token: ferrovault_contract::UseAutoAuthToken,
+) -> Result<crate::listener::ListenerSettings> {
+    let exposure = l
+        .check(host_network)
+        .map_err(|m| Error::config(format!("listeners[{index}]"), m))?;
+    Ok(crate::listener::ListenerSettings {
+        address: exposure.address,
+        metrics_only: l.metrics_only,
+        enable_quit: exposure.quit,
+        use_auto_auth_token: if exposure.auto_auth_token {
+            use_auto_auth_token
+        } else {
+            ferrovault_contract::UseAutoAuthToken::False
+        },
+        warning: l.exposure_warning(host_network),
+    })
+}
+
 #[cfg(test)]
 mod tests;

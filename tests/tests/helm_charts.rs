@@ -694,6 +694,108 @@ fn ferrovault_webhook_url_registers_an_external_webhook_only() {
     );
 }
 
+/// Issue #19 §4: the chart offers a NetworkPolicy: the webhook port from the API server's peers
+/// only, and from monitoring's peers when metrics are on. Off by default; on without the API
+/// server's peers it refuses to render (it would block every review).
+#[test]
+fn ferrovault_network_policy_admits_the_api_server_and_monitoring_only() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let r = render("ferrovault", &[]);
+    assert!(!r.kinds().contains("NetworkPolicy"), "off by default");
+
+    let api_server = "networkPolicy.apiServerPeers[0].ipBlock.cidr=10.0.0.0/24";
+    let r = render("ferrovault", &["networkPolicy.enabled=true", api_server]);
+    r.check_types();
+    let policy: NetworkPolicy = r.one("NetworkPolicy");
+    let spec = policy.spec.unwrap();
+    let deployment: Deployment = r.one("Deployment");
+    assert_eq!(
+        spec.pod_selector.unwrap().match_labels,
+        deployment.spec.unwrap().selector.match_labels,
+        "selects the webhook pods"
+    );
+    assert_eq!(spec.policy_types.as_deref(), Some(&["Ingress".to_owned()][..]));
+    let ingress = spec.ingress.unwrap();
+    assert_eq!(ingress.len(), 1, "metrics off: the API server only");
+    let from = ingress[0].from.as_ref().unwrap();
+    assert_eq!(from[0].ip_block.as_ref().unwrap().cidr, "10.0.0.0/24");
+    let ports = ingress[0].ports.as_ref().unwrap();
+    assert_eq!(
+        ports[0].port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(
+            8443
+        ))
+    );
+
+    // metrics on: monitoring's namespace (the default peer), or the given peers, to the same port
+    let r = render(
+        "ferrovault",
+        &["networkPolicy.enabled=true", api_server, "metrics.enabled=true"],
+    );
+    let ingress = r
+        .one::<NetworkPolicy>("NetworkPolicy")
+        .spec
+        .unwrap()
+        .ingress
+        .unwrap();
+    assert_eq!(ingress.len(), 2);
+    let monitoring = &ingress[1].from.as_ref().unwrap()[0];
+    assert_eq!(
+        monitoring
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    let r = render(
+        "ferrovault",
+        &[
+            "networkPolicy.enabled=true",
+            api_server,
+            "metrics.enabled=true",
+            "networkPolicy.metricsPeers[0].podSelector.matchLabels.app=prometheus",
+            "port=9443",
+        ],
+    );
+    let ingress = r
+        .one::<NetworkPolicy>("NetworkPolicy")
+        .spec
+        .unwrap()
+        .ingress
+        .unwrap();
+    let prometheus = &ingress[1].from.as_ref().unwrap()[0];
+    assert_eq!(
+        prometheus
+            .pod_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app"],
+        "prometheus"
+    );
+    assert_eq!(
+        ingress[1].ports.as_ref().unwrap()[0].port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(
+            9443
+        ))
+    );
+
+    let err = try_render("ferrovault", "fv", RELEASE_NS, &["networkPolicy.enabled=true"]).unwrap_err();
+    assert!(err.contains("networkPolicy.apiServerPeers"), "{err}");
+    let err = try_render(
+        "ferrovault",
+        "fv",
+        RELEASE_NS,
+        &["networkPolicy.apiServerPeers=x"],
+    )
+    .unwrap_err();
+    assert!(err.contains("apiServerPeers"), "{err}");
+}
+
 #[test]
 fn ferrovault_missed_injections_add_their_rbac_only_when_enabled() {
     let detector_role = format!("fv-ferrovault-{RELEASE_NS}-missed-injections");

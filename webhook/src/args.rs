@@ -274,6 +274,10 @@ pub struct ServeArgs {
     /// Path of the Prometheus metrics endpoint ("" disables it).
     #[arg(long, env = "AGENT_INJECT_TELEMETRY_PATH", default_value = "/metrics")]
     pub telemetry_path: String,
+    /// Distinct namespace label values of the per-namespace metrics; namespaces beyond it are counted
+    /// under `namespace="other"`, so forged reviews cannot grow the series without bound.
+    #[arg(long, env = "FERROVAULT_METRICS_MAX_NAMESPACES", default_value_t = crate::metrics::DEFAULT_MAX_NAMESPACES)]
+    pub metrics_max_namespaces: usize,
     /// Log level: trace, debug, info, warn, error (vault-k8s spellings accepted).
     #[arg(long, env = "AGENT_INJECT_LOG_LEVEL", default_value = "info", value_parser = log_level)]
     pub log_level: tracing::Level,

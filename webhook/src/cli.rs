@@ -122,7 +122,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), Error> {
     };
     let state = Arc::new(AppState {
         defaults,
-        metrics: Metrics::default(),
+        metrics: Metrics::new(args.metrics_max_namespaces),
         certs,
         max_body_bytes: args.max_body_bytes,
         request_timeout: args.request_timeout,

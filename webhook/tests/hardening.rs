@@ -136,6 +136,41 @@ async fn metric_labels_are_bounded_namespaces() {
     assert!(metrics.len() < 16 * 1024, "{} bytes of metrics", metrics.len());
 }
 
+/// Issue #19 §4: 300 forged reviews with random (valid) namespaces added 300 series, unbounded.
+/// Now at most `--metrics-max-namespaces` (100) names per metric, the rest under `other`.
+#[tokio::test]
+async fn forged_namespaces_cannot_grow_the_series_past_the_cap() {
+    use std::hash::{BuildHasher as _, RandomState};
+    let (_dir, server, tls) = setup(ConnectionLimits::default()).await;
+    let mut c = connect(server.addr, &tls).await.unwrap();
+    let random = RandomState::new();
+    for i in 0..300u32 {
+        let namespace = format!("ns-{:016x}", random.hash_one(i));
+        let body = review_with(|r| {
+            r["request"]["namespace"] = json!(namespace);
+            if i % 2 == 1 {
+                annotate(r, "role", ""); // denied: the failed-injections counter
+            }
+        });
+        let (status, _) = send(&mut c, "POST", "/mutate", Some("application/json"), body).await;
+        assert_eq!(status, 200);
+    }
+    let (_, metrics) = send(&mut c, "GET", "/metrics", None, Vec::new()).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    let cap = ferrovault_webhook::metrics::DEFAULT_MAX_NAMESPACES;
+    for series in [
+        "vault_agent_injector_injections_by_namespace_total{",
+        "vault_agent_injector_failed_injections_by_namespace_total{",
+    ] {
+        let count = metrics.lines().filter(|l| l.starts_with(series)).count();
+        assert!(count <= cap + 1, "{count} series of {series}");
+        assert!(count > 1, "{metrics}");
+    }
+    assert!(metrics.contains("namespace=\"other\""), "{metrics}");
+    let named = metrics.lines().filter(|l| l.contains("namespace=\"ns-")).count();
+    assert!(named <= 2 * cap, "{named} namespaces named");
+}
+
 #[tokio::test]
 async fn oversized_annotations_are_refused_naming_the_limit() {
     let (_dir, server, tls) = setup(ConnectionLimits::default()).await;

@@ -18,7 +18,10 @@ pub mod logging;
 mod values;
 
 pub use actions::{ReloadAction, Signal};
-pub use listener::{Cache, CachePersist, Listener, Telemetry, UseAutoAuthToken};
+pub use listener::{
+    Cache, CachePersist, Listener, ListenerExposure, Telemetry, UseAutoAuthToken, loopback_listener_address,
+    parse_listener_address,
+};
 pub use values::{Command, FileMode, VaultDuration, command_argv};
 
 use std::collections::BTreeMap;
@@ -119,6 +122,11 @@ pub struct AgentConfig {
     /// Metrics are served at `/agent/v1/metrics` on every listener whether or not it is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<Telemetry>,
+    /// The pod runs with `hostNetwork: true`, so its loopback is the node's: every listener counts as
+    /// reachable from outside the pod ([`Listener::check`]). The webhook sets it with
+    /// `agent-configmap` (whose listeners it cannot see); it refuses listener annotations on such pods.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
 }
 
 /// Connection settings for Vault (`vault {}` stanza of Vault Agent).
@@ -504,6 +512,7 @@ mod tests {
             telemetry: Some(Telemetry {
                 prometheus_retention_time: Some("24h".parse().unwrap()),
             }),
+            host_network: false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! them keep working, colour only on a terminal, and other crates' chatter (h2, rustls, hyper, kube)
 //! kept at `warn` unless the level is `trace`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -33,8 +34,47 @@ pub fn init(program: &'static str, crates: &[&str], level: &str, json: bool) {
     let _ = if json {
         builder.event_format(HclogJson { program }).try_init()
     } else {
-        builder.with_target(false).try_init()
+        builder.with_target(false).fmt_fields(escaped_fields()).try_init()
     };
+}
+
+/// The standard format's fields as tracing-subscriber writes them (the message, then `name=value`),
+/// with control characters escaped ([`printable`]): a field carrying a pod's, a request's or an owner
+/// reference's name (`%name` is written as it is) cannot break a log line in two, forge one, or
+/// recolour a terminal. The JSON format needs nothing: JSON escapes them.
+pub fn escaped_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = printable(&text);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{name}={text}"),
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with its control characters (newlines, carriage returns, escape sequences …) and Unicode's
+/// bidirectional overrides escaped as Rust writes them (`\n`, `\r`, `\u{1b}`), for a string from a
+/// pod or a request that reaches a log line or a table. Other text is returned as it is.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    fn escape(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Never lets a panic message (which could hold request or secret data) reach the logs: `program`
@@ -142,6 +182,39 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Issue #19 §10: a name with a newline, a carriage return and an ANSI colour stays on one line,
+    /// escaped, in the standard format.
+    #[test]
+    fn standard_lines_escape_control_characters_in_fields() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .fmt_fields(escaped_fields())
+            .finish();
+        let hostile = "rs\nERROR forged line\x1b[31m\rred\u{202e}";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(owner = %hostile, pod = hostile, count = 2u64, "missed {}", hostile);
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
+        assert!(
+            text.contains(r"owner=rs\nERROR forged line\u{1b}[31m\rred\u{202e}"),
+            "{text}"
+        );
+        assert!(text.contains(r"missed rs\nERROR"), "{text}");
+        assert!(text.contains("count=2"), "{text}");
+    }
+
+    #[test]
+    fn printable_escapes_control_characters_only() {
+        assert!(matches!(printable("app-1/ReplicaSet"), Cow::Borrowed(_)));
+        assert_eq!(printable("a\nb\x1b[31m\r\t"), r"a\nb\u{1b}[31m\r\t");
+        assert_eq!(printable("naïve ✓"), "naïve ✓");
     }
 
     #[test]

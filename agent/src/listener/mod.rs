@@ -60,6 +60,11 @@ pub struct ListenerSettings {
     pub metrics_only: bool,
     /// Serve `POST /agent/v1/quit`.
     pub enable_quit: bool,
+    /// How this listener's proxy uses the auto-auth token: the config's, or `false` on a listener
+    /// reachable from outside the pod that did not ask for the token there.
+    pub use_auto_auth_token: UseAutoAuthToken,
+    /// The warning logged at start for a listener reachable from outside the pod.
+    pub warning: Option<String>,
 }
 
 /// The listeners and what they serve.
@@ -78,26 +83,16 @@ pub struct ListenersSettings {
 impl ListenersSettings {
     /// Reads the `listeners`, `cache` and `telemetry` of the config.
     pub fn new(cfg: &AgentConfig) -> Result<Self> {
+        let use_auto_auth_token = cfg
+            .cache
+            .as_ref()
+            .map(|c| c.use_auto_auth_token)
+            .unwrap_or_default();
         let listeners = cfg
             .listeners
             .iter()
             .enumerate()
-            .map(|(i, l)| {
-                let address = l.address.parse().map_err(|_| {
-                    Error::config(
-                        format!("listeners[{i}].address"),
-                        format!(
-                            "{:?} is not an IP address and port such as 127.0.0.1:8200",
-                            l.address
-                        ),
-                    )
-                })?;
-                Ok(ListenerSettings {
-                    address,
-                    metrics_only: l.metrics_only,
-                    enable_quit: l.enable_quit,
-                })
-            })
+            .map(|(i, l)| crate::settings::listener(i, l, cfg.host_network, use_auto_auth_token))
             .collect::<Result<Vec<_>>>()?;
         let metrics = cfg
             .telemetry
@@ -106,11 +101,7 @@ impl ListenersSettings {
             .is_none_or(|d| !d.get().is_zero());
         Ok(Self {
             listeners,
-            use_auto_auth_token: cfg
-                .cache
-                .as_ref()
-                .map(|c| c.use_auto_auth_token)
-                .unwrap_or_default(),
+            use_auto_auth_token,
             cache: cfg.cache.is_some(),
             metrics,
         })
@@ -137,18 +128,41 @@ pub struct Shared {
     pub quit: watch::Sender<bool>,
 }
 
+impl Shared {
+    /// What `listener` shares: the same, but with its own `use_auto_auth_token` when it differs
+    /// (a listener reachable from outside the pod without the auto-auth token).
+    fn for_listener(self: &Arc<Self>, listener: &ListenerSettings) -> Arc<Self> {
+        if listener.use_auto_auth_token == self.use_auto_auth_token {
+            return self.clone();
+        }
+        Arc::new(Shared {
+            vault: self.vault.clone(),
+            token: self.token.clone(),
+            metrics: self.metrics.clone(),
+            cache: self.cache.clone(),
+            use_auto_auth_token: listener.use_auto_auth_token,
+            serve_metrics: self.serve_metrics,
+            quit: self.quit.clone(),
+        })
+    }
+}
+
 /// Binds every listener (before anything else runs, so a port clash fails the start) and serves
 /// them in the background. Returns the bound addresses (port 0 resolved).
 pub async fn start(settings: &ListenersSettings, shared: Arc<Shared>) -> Result<Vec<SocketAddr>> {
     let mut bound = Vec::new();
     for l in &settings.listeners {
+        if let Some(warning) = &l.warning {
+            tracing::warn!(address = %l.address, "{warning}");
+        }
+        let shared = shared.for_listener(l);
         let listener = TcpListener::bind(l.address)
             .await
             .map_err(|e| Error::config("listener", format!("cannot listen on {}: {e}", l.address)))?;
         let local = listener.local_addr().unwrap_or(l.address);
         tracing::info!(address = %local, quit = l.enable_quit, metrics_only = l.metrics_only, "listening");
         bound.push(local);
-        tokio::spawn(serve(listener, l.clone(), shared.clone()));
+        tokio::spawn(serve(listener, l.clone(), shared));
     }
     Ok(bound)
 }

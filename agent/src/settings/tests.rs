@@ -43,6 +43,7 @@ fn config() -> AgentConfig {
         listeners: Vec::new(),
         cache: None,
         telemetry: None,
+        host_network: false,
     }
 }
 
@@ -206,5 +207,51 @@ fn commands_become_argv_split_like_a_shell() {
     assert!(
         err.contains("templates[0].command") && err.contains("needs a shell"),
         "{err}"
+    );
+}
+
+/// Issue #19 §3, the second wall: an `AgentConfig` that reaches the agent without the webhook's or
+/// the HCL reader's check (a JSON `--config`, a hostNetwork pod with `agent-configmap`) is checked
+/// again where the listeners are set up.
+#[test]
+fn listeners_reachable_from_outside_the_pod_are_refused_or_stripped() {
+    use ferrovault_contract::{Cache, Listener, UseAutoAuthToken};
+    let with = |address: &str, allow: bool, host_network: bool| {
+        let mut cfg = config();
+        cfg.listeners = vec![Listener {
+            address: address.into(),
+            enable_quit: true,
+            allow_non_loopback: allow,
+            ..Default::default()
+        }];
+        cfg.cache = Some(Cache {
+            use_auto_auth_token: UseAutoAuthToken::Force,
+            persist: None,
+        });
+        cfg.host_network = host_network;
+        Settings::new(&cfg, &Overrides::default())
+    };
+    // the pod's loopback: as before
+    let s = with("127.0.0.1:8200", false, false).unwrap();
+    let l = &s.listeners.listeners[0];
+    assert!(l.enable_quit && l.warning.is_none());
+    assert_eq!(l.use_auto_auth_token, UseAutoAuthToken::Force);
+    // every interface, or the node's loopback on hostNetwork: refused without the opt-in
+    for (address, host_network) in [("0.0.0.0:8200", false), ("127.0.0.1:8200", true)] {
+        let e = with(address, false, host_network).unwrap_err().to_string();
+        assert!(
+            e.contains("listeners[0]") && e.contains("ferrovault_allow_non_loopback"),
+            "{e}"
+        );
+        let s = with(address, true, host_network).unwrap();
+        let l = &s.listeners.listeners[0];
+        assert!(!l.enable_quit, "{address}: no quit unless asked for");
+        assert_eq!(l.use_auto_auth_token, UseAutoAuthToken::False, "{address}");
+        assert!(l.warning.as_deref().unwrap().contains(address), "{l:?}");
+    }
+    let e = with("127.0.0.1:8200x", false, false).unwrap_err().to_string();
+    assert!(
+        e.contains("\"127.0.0.1:8200x\" is not an IP address and port"),
+        "{e}"
     );
 }

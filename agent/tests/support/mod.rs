@@ -109,6 +109,7 @@ impl Env {
             listeners: Vec::new(),
             cache: None,
             telemetry: None,
+            host_network: false,
         }
     }
 

@@ -146,6 +146,7 @@ impl Rendered {
                 "ClusterRoleBinding" => round_trip::<ClusterRoleBinding>(object),
                 "MutatingWebhookConfiguration" => round_trip::<MutatingWebhookConfiguration>(object),
                 "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(object),
+                "NetworkPolicy" => round_trip::<k8s_openapi::api::networking::v1::NetworkPolicy>(object),
                 "Issuer" | "Certificate" => {
                     assert_eq!(api_version, "cert-manager.io/v1", "{kind}");
                     assert!(object["spec"].is_object(), "{kind} has a spec");

@@ -72,5 +72,7 @@ pub fn build(spec: &InjectionSpec) -> AgentConfig {
         listeners,
         cache,
         telemetry,
+        // only a ConfigMap's file can add a listener on such a pod (the annotations' are refused)
+        host_network: spec.host_network && spec.config_map.is_some(),
     }
 }

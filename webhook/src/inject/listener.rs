@@ -141,6 +141,40 @@ pub(super) fn parse(a: &Annotations<'_>, warnings: &mut Vec<String>) -> Result<A
     Ok(api)
 }
 
+/// Refuses a listener on a `hostNetwork: true` pod: its `127.0.0.1` is the node's loopback, so every
+/// hostNetwork pod and node process could use this pod's Vault identity through the proxy and stop
+/// its agent with `/agent/v1/quit` (and two such pods would clash on the port). Denied at admission,
+/// naming the annotation that asks for the listener, rather than admitted to fail in the agent.
+pub(super) fn check_host_network(
+    a: &Annotations<'_>,
+    api: &AgentApi,
+    injection: InjectionType,
+) -> Result<(), InjectError> {
+    let (listeners, _, _) = api.stanzas(injection);
+    let Some(listener) = listeners.first() else {
+        return Ok(());
+    };
+    let entry = if api.caches(injection) {
+        a.get(&cat::CACHE_ENABLE)
+    } else {
+        a.get(&cat::ENABLE_QUIT)
+    };
+    let (key, value) = entry.map_or_else(
+        || (a.key(&cat::CACHE_ENABLE), "true".to_owned()),
+        |e| (e.key.to_owned(), e.value.to_owned()),
+    );
+    Err(InjectError::invalid(
+        key,
+        &value,
+        format!(
+            "false on a hostNetwork: true pod (its agent listener {} would be on the node's loopback, open \
+             to every hostNetwork pod and node process: they could use this pod's Vault identity and stop its \
+             agent); run the pod without hostNetwork to use agent-cache-enable or agent-enable-quit",
+            listener.address
+        ),
+    ))
+}
+
 impl AgentApi {
     /// Whether the agent caches: `agent-cache-enable` with a long-running agent.
     fn caches(&self, injection: InjectionType) -> bool {
@@ -162,9 +196,9 @@ impl AgentApi {
             return (Vec::new(), None, telemetry);
         }
         let listener = Listener {
-            address: format!("127.0.0.1:{}", self.port),
-            metrics_only: false,
+            address: ferrovault_contract::loopback_listener_address(self.port),
             enable_quit: self.enable_quit,
+            ..Listener::default()
         };
         let cache = if self.caches(injection) {
             Cache {

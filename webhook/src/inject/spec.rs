@@ -79,6 +79,8 @@ pub struct InjectionSpec {
     pub revoke_on_shutdown: bool,
     /// The agent's listener: API proxy and cache, quit, telemetry.
     pub agent_api: super::listener::AgentApi,
+    /// `hostNetwork: true`: the pod's loopback is the node's (listener annotations are refused).
+    pub host_network: bool,
 }
 
 /// A parsed spec and the warnings collected on the way.
@@ -430,6 +432,18 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     };
     let secrets_read_only = a.bool(&cat::SECRETS_READ_ONLY)?.unwrap_or(false);
     let agent_api = super::listener::parse(&a, &mut warnings)?;
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    if host_network {
+        super::listener::check_host_network(&a, &agent_api, injection)?;
+        if config_map.is_some() {
+            warnings.push(format!(
+                "{}: the pod uses hostNetwork, so the agent refuses a listener in the ConfigMap's files \
+                 unless its listener stanza sets ferrovault_allow_non_loopback = true (and then serves it \
+                 without the auto-auth token and without /agent/v1/quit)",
+                a.key(&cat::CONFIGMAP)
+            ));
+        }
+    }
 
     let spec = InjectionSpec {
         namespace: namespace.to_owned(),
@@ -459,6 +473,7 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
         log,
         revoke_on_shutdown,
         agent_api,
+        host_network,
     };
     check_conflicts(pod, &spec)?;
     Ok(Parsed { spec, warnings })

@@ -1,6 +1,8 @@
 //! Prometheus metrics, with vault-k8s' `vault_agent_injector_*` series so existing dashboards keep
 //! working, and the standard `process_*` series. Labels carry namespaces and injection types only —
-//! never pod names or values.
+//! never pod names or values. Namespace label values are capped ([`Namespaces`]): anyone who reaches
+//! the webhook's port can send reviews with made-up namespaces, and each new value would be a new
+//! series kept for the life of the process.
 //!
 //! Built on `prometheus-client`; exposed in the Prometheus text format (0.0.4) that vault-k8s' Go
 //! client serves, so bucket bounds read `le="5"` as there. On the request path: atomic counters and
@@ -9,6 +11,8 @@
 #[cfg(target_os = "linux")]
 mod process;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -25,6 +29,48 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 const BUCKETS_MS: [f64; 13] = [
     5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0,
 ];
+
+/// Default of `--metrics-max-namespaces`.
+pub const DEFAULT_MAX_NAMESPACES: usize = 100;
+
+/// The label value of namespaces beyond the cap.
+pub const OTHER_NAMESPACE: &str = "other";
+
+/// The namespace label values in use, shared by every per-namespace metric: the first `max`
+/// distinct namespaces keep their name, the rest are counted under [`OTHER_NAMESPACE`]. So the
+/// per-namespace series are at most `max + 1` per other label value, whatever the requests say.
+#[derive(Debug, Clone)]
+pub struct Namespaces {
+    seen: Arc<Mutex<HashSet<String>>>,
+    max: usize,
+}
+
+impl Namespaces {
+    /// At most `max` distinct namespace values.
+    pub fn new(max: usize) -> Self {
+        Self {
+            seen: Arc::default(),
+            max,
+        }
+    }
+
+    /// The label value for `namespace`.
+    pub fn label(&self, namespace: &str) -> String {
+        // a poisoned lock only means a panic elsewhere while holding it: the set is still valid
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(namespace) {
+            return namespace.to_owned();
+        }
+        if seen.len() < self.max && namespace != OTHER_NAMESPACE {
+            seen.insert(namespace.to_owned());
+            return namespace.to_owned();
+        }
+        OTHER_NAMESPACE.to_owned()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct InjectionLabels {
@@ -53,6 +99,7 @@ pub struct Metrics {
     requests: Family<OutcomeLabels, Counter>,
     missed: Family<NamespaceLabels, Gauge>,
     missed_scans: Counter,
+    namespaces: Namespaces,
 }
 
 /// The missed-injection detector's metrics: a gauge per namespace and a count of complete scans.
@@ -60,18 +107,19 @@ pub struct Metrics {
 pub struct MissedMetrics {
     missed: Family<NamespaceLabels, Gauge>,
     scans: Counter,
+    namespaces: Namespaces,
 }
 
 impl MissedMetrics {
     /// Sets the count of missed pods of each namespace; a namespace that is not a DNS-1123 label
-    /// (impossible for a real one) is counted as `invalid`.
+    /// (impossible for a real one) is counted as `invalid`, namespaces beyond the cap as `other`.
     pub fn set(&self, counts: &std::collections::BTreeMap<String, i64>) {
         let mut by_label: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
         for (namespace, count) in counts {
             let label = if crate::review::is_dns1123_label(namespace) {
-                namespace.clone()
+                self.namespaces.label(namespace)
             } else {
-                "invalid".to_owned()
+                self.namespaces.label("invalid")
             };
             *by_label.entry(label).or_default() += count;
         }
@@ -95,6 +143,13 @@ impl MissedMetrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(DEFAULT_MAX_NAMESPACES)
+    }
+}
+
+impl Metrics {
+    /// The metrics, with at most `max_namespaces` distinct namespace label values (`--metrics-max-namespaces`).
+    pub fn new(max_namespaces: usize) -> Self {
         let mut registry = Registry::default();
         let in_flight = Gauge::default();
         // `register` ends each help text with a period.
@@ -151,6 +206,7 @@ impl Default for Metrics {
             requests,
             missed,
             missed_scans,
+            namespaces: Namespaces::new(max_namespaces),
         }
     }
 }
@@ -181,7 +237,7 @@ impl Metrics {
         self.injections
             .get_or_create(&InjectionLabels {
                 injection_type,
-                namespace: namespace.to_owned(),
+                namespace: self.namespaces.label(namespace),
             })
             .inc();
     }
@@ -190,7 +246,7 @@ impl Metrics {
     pub fn failed(&self, namespace: &str) {
         self.failures
             .get_or_create(&NamespaceLabels {
-                namespace: namespace.to_owned(),
+                namespace: self.namespaces.label(namespace),
             })
             .inc();
     }
@@ -205,6 +261,7 @@ impl Metrics {
         MissedMetrics {
             missed: self.missed.clone(),
             scans: self.missed_scans.clone(),
+            namespaces: self.namespaces.clone(),
         }
     }
 
@@ -285,6 +342,31 @@ mod tests {
         }
         missed.clear();
         assert!(!m.render().contains("ferrovault_webhook_missed_injections{"));
+    }
+
+    #[test]
+    fn namespaces_beyond_the_cap_are_counted_as_other() {
+        let m = Metrics::new(2);
+        for ns in ["a", "b", "c", "d", "a"] {
+            m.injected(ns, "sidecar");
+            m.failed(ns);
+        }
+        m.missed_injections()
+            .set(&[("e".to_owned(), 3), ("b".to_owned(), 1)].into());
+        let text = m.render();
+        for line in [
+            "vault_agent_injector_injections_by_namespace_total{injection_type=\"sidecar\",namespace=\"a\"} 2",
+            "vault_agent_injector_injections_by_namespace_total{injection_type=\"sidecar\",namespace=\"other\"} 2",
+            "vault_agent_injector_failed_injections_by_namespace_total{namespace=\"other\"} 2",
+            "ferrovault_webhook_missed_injections{namespace=\"other\"} 3",
+            "ferrovault_webhook_missed_injections{namespace=\"b\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(
+            !text.contains("namespace=\"c\"") && !text.contains("namespace=\"e\""),
+            "{text}"
+        );
     }
 
     #[test]

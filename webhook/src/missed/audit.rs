@@ -2,7 +2,10 @@
 //! when none, 2 when the cluster cannot be read), for CI jobs, upgrades and incident checks. Same
 //! decision as the detector ([`super::missed`]).
 
+use std::borrow::Cow;
 use std::io::Write as _;
+
+use ferrovault_contract::logging::printable;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Pod;
@@ -99,14 +102,15 @@ pub fn render(found: &[Missed], output: AuditOutput) -> String {
                 return String::new();
             }
             let header = ["NAMESPACE", "POD", "OWNER", "REASON"];
-            let rows: Vec<[&str; 4]> = found
+            // every cell escaped: a name with a newline or an escape sequence cannot forge a row
+            let rows: Vec<[Cow<'_, str>; 4]> = found
                 .iter()
                 .map(|m| {
                     [
-                        m.namespace.as_str(),
-                        m.name.as_str(),
-                        m.owner.as_str(),
-                        m.reason.short(),
+                        printable(&m.namespace),
+                        printable(&m.name),
+                        printable(&m.owner),
+                        Cow::Borrowed(m.reason.short()),
                     ]
                 })
                 .collect();
@@ -119,6 +123,7 @@ pub fn render(found: &[Missed], output: AuditOutput) -> String {
             };
             let widths = [width(0), width(1), width(2)];
             let mut out = String::new();
+            let header = header.map(Cow::Borrowed);
             for row in std::iter::once(header).chain(rows) {
                 out.push_str(&format!(
                     "{:w0$}   {:w1$}   {:w2$}   {}\n",

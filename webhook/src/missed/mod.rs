@@ -26,6 +26,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 pub use scope::Scope;
 
+use ferrovault_contract::logging::printable;
+
 use crate::inject::names::{INIT_NAME, SIDECAR_NAME};
 use crate::inject::spec::asks_for_injection;
 
@@ -99,14 +101,16 @@ pub fn carries_agent(pod: &Pod) -> bool {
     })
 }
 
-/// The pod's controller (`Kind/name`), else its first owner, else `-`.
+/// The pod's controller (`Kind/name`), else its first owner, else `-`. The API server does not
+/// check an owner reference's kind or name, so control characters in them are escaped
+/// ([`printable`]): this string reaches the `audit` table and log lines.
 pub fn owner(pod: &Pod) -> String {
     let owners = pod.metadata.owner_references.as_deref().unwrap_or_default();
     owners
         .iter()
         .find(|o| o.controller == Some(true))
         .or(owners.first())
-        .map(|o| format!("{}/{}", o.kind, o.name))
+        .map(|o| format!("{}/{}", printable(&o.kind), printable(&o.name)))
         .unwrap_or_else(|| "-".to_owned())
 }
 

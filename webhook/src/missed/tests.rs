@@ -290,3 +290,26 @@ fn the_audit_table_and_json() {
     assert!(json[1].get("uid").is_none());
     assert_eq!(audit::render(&[], AuditOutput::Table), "");
 }
+
+/// Issue #19 §10: an owner reference's name is not checked by the API server; a name with a
+/// newline, an ANSI colour and a carriage return reaches the table (and the log line) escaped, one
+/// row per pod.
+#[test]
+fn owner_names_with_control_characters_are_escaped_in_the_table() {
+    use crate::args::AuditOutput;
+    let mut p = pod("apps", "web-1", &[ASK], &["app"]);
+    p.metadata.owner_references = Some(vec![OwnerReference {
+        kind: "ReplicaSet".into(),
+        name: "web\nFAKE   forged-pod   -   ok\x1b[31m\rred".into(),
+        controller: Some(true),
+        ..Default::default()
+    }]);
+    let found = missed(&p, &Scope::everything()).unwrap();
+    assert_eq!(
+        found.owner,
+        r"ReplicaSet/web\nFAKE   forged-pod   -   ok\u{1b}[31m\rred"
+    );
+    let table = audit::render(&[found], AuditOutput::Table);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(!table.contains('\x1b') && !table.contains('\r'), "{table:?}");
+}

@@ -6,7 +6,16 @@ use super::tree::Node;
 use crate::{Cache, CachePersist, Listener, Telemetry, UseAutoAuthToken};
 
 pub(super) fn listener(labels: &[String], node: &Node) -> R<Listener> {
-    const KEYS: &[&str] = &["type", "address", "tls_disable", "role", "agent_api"];
+    const KEYS: &[&str] = &[
+        "type",
+        "address",
+        "tls_disable",
+        "role",
+        "agent_api",
+        "ferrovault_allow_non_loopback",
+        "ferrovault_non_loopback_auto_auth_token",
+        "ferrovault_non_loopback_quit",
+    ];
     let b = "listener";
     let kind = block_type(labels, node, b)?;
     if kind != "tcp" {
@@ -43,6 +52,11 @@ pub(super) fn listener(labels: &[String], node: &Node) -> R<Listener> {
                     }
                 }
             }
+            // ferrovault's own keys (Vault Agent has none of them): the opt-in for a listener reachable
+            // from outside the pod, and for what it may serve there
+            "ferrovault_allow_non_loopback" => l.allow_non_loopback = boolean(n, b)?,
+            "ferrovault_non_loopback_auto_auth_token" => l.non_loopback_auto_auth_token = boolean(n, b)?,
+            "ferrovault_non_loopback_quit" => l.non_loopback_quit = boolean(n, b)?,
             "tls_cert_file" | "tls_key_file" | "tls_min_version" | "tls_client_ca_file" => {
                 return Err(not_supported(
                     e,
@@ -56,6 +70,8 @@ pub(super) fn listener(labels: &[String], node: &Node) -> R<Listener> {
     if l.address.is_empty() {
         l.address = "127.0.0.1:8200".to_owned();
     }
+    // the address parsed, and the non-loopback rule (the agent checks again with the pod's hostNetwork)
+    l.check(false).map_err(|m| err(node.line, b, m))?;
     if !tls_disable {
         return Err(err(
             node.line,

@@ -16,6 +16,9 @@ use crate::{AgentConfig, AutoAuth, Cache, Listener, Telemetry, Template, Templat
 pub const INIT_FILE: &str = "config-init.hcl";
 /// The file every other agent reads.
 pub const SIDECAR_FILE: &str = "config.hcl";
+/// The largest config file read (1 MiB: a ConfigMap holds at most 1 MiB). A larger one is refused
+/// before it is parsed.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 /// A problem in a config file, with the line (1-based; 0 = the file as a whole) and the block it is in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

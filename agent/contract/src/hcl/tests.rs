@@ -65,6 +65,7 @@ fn base() -> AgentConfig {
         listeners: Vec::new(),
         cache: None,
         telemetry: None,
+        host_network: false,
     }
 }
 
@@ -367,4 +368,76 @@ template {
     );
     assert!(json.contains("\"sandbox_path\":\"/vault/secrets\""), "{json}");
     assert!(!base().to_json().contains("function_denylist"));
+}
+
+/// Issue #19 §11: a 900 KB list on one line took 118 s (each value's line was counted from the file
+/// start). Line numbers are now a binary search over line starts found once; the test harness's
+/// timeout bounds this test, there is no timing assertion.
+#[test]
+fn a_900_kb_one_line_list_is_read_in_linear_time() {
+    let words = vec!["\"a\""; 900_000 / 4].join(",");
+    let text = format!(
+        "auto_auth {{\n  method \"kubernetes\" {{\n    config = {{ role = \"app\" }}\n  }}\n}}\n\
+         template {{\n  destination = \"/vault/secrets/x\"\n  contents = \"x\"\n  command = [\"/bin/notify\",{words}]\n}}\n\
+         bogus = 1\n"
+    );
+    assert!(text.len() > 900_000 && text.len() < MAX_FILE_BYTES);
+    // the last line's error names line 11: the line numbers after the long line are right
+    let e = read(&text).unwrap_err();
+    assert_eq!(e.line, 11, "{e}");
+    let ok = read(text.trim_end().trim_end_matches("bogus = 1")).unwrap();
+    assert_eq!(ok.templates.len(), 1);
+}
+
+#[test]
+fn a_file_over_one_mib_is_refused_with_its_size_and_the_cap() {
+    let text = format!("# {}\n", "x".repeat(MAX_FILE_BYTES));
+    let e = read(&text).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&text.len().to_string()) && msg.contains("1048576"),
+        "{msg}"
+    );
+}
+
+/// Issue #19 §3: this file passed `ferrovault-agent check`: an unauthenticated proxy to Vault with
+/// the pod's identity (`force`), open to the cluster. Now refused without the opt-in; with it, the
+/// listener serves neither the auto-auth token nor quit unless asked for; and `127.0.0.1:8200x`
+/// is not an address.
+#[test]
+fn a_listener_on_every_interface_needs_the_opt_in() {
+    let open = "auto_auth {\n  method \"kubernetes\" {\n    config = { role = \"app\" }\n  }\n}\n\
+                listener \"tcp\" {\n  address = \"0.0.0.0:8200\"\n  tls_disable = true\n  agent_api {\n    enable_quit = true\n  }\n}\n\
+                cache {}\napi_proxy {\n  use_auto_auth_token = \"force\"\n}\n";
+    let e = read(open).unwrap_err();
+    assert_eq!((e.line, e.block.as_str()), (6, "listener"), "{e}");
+    assert!(
+        e.message.contains("0.0.0.0:8200 is not a loopback address")
+            && e.message.contains("ferrovault_allow_non_loopback = true"),
+        "{e}"
+    );
+    let opted = open.replace(
+        "tls_disable = true\n",
+        "tls_disable = true\n  ferrovault_allow_non_loopback = true\n",
+    );
+    let file = read(&opted).unwrap();
+    let exposure = file.listeners[0].check(false).unwrap();
+    assert!(exposure.exposed && !exposure.auto_auth_token && !exposure.quit);
+    let warning = file.listeners[0].exposure_warning(false).unwrap();
+    assert!(warning.contains("0.0.0.0:8200"), "{warning}");
+    let all = opted.replace(
+        "ferrovault_allow_non_loopback = true\n",
+        "ferrovault_allow_non_loopback = true\n  ferrovault_non_loopback_auto_auth_token = true\n  \
+         ferrovault_non_loopback_quit = true\n",
+    );
+    let exposure = read(&all).unwrap().listeners[0].check(false).unwrap();
+    assert!(exposure.auto_auth_token && exposure.quit);
+
+    let bad = open.replace("0.0.0.0:8200", "127.0.0.1:8200x");
+    let e = read(&bad).unwrap_err();
+    assert!(
+        e.message
+            .contains("\"127.0.0.1:8200x\" is not an IP address and port"),
+        "{e}"
+    );
 }

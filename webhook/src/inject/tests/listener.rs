@@ -8,8 +8,8 @@ use super::*;
 fn listener(port: u16, enable_quit: bool) -> Vec<Listener> {
     vec![Listener {
         address: format!("127.0.0.1:{port}"),
-        metrics_only: false,
         enable_quit,
+        ..Listener::default()
     }]
 }
 
@@ -221,4 +221,89 @@ fn the_cache_volume_name_is_the_injectors_own() {
         .push(json!({"name": "vault-agent-cache", "emptyDir": {}}));
     let pod: Pod = serde_json::from_value(pod).unwrap();
     assert!(deny_message(decide_on(&pod)).contains("vault-agent-cache"));
+}
+
+fn host_network(annotations: &[(&str, &str)]) -> Pod {
+    let mut pod = handler_pod(&basic(annotations));
+    pod.spec.as_mut().unwrap().host_network = Some(true);
+    pod
+}
+
+/// Issue #19 §3: on a hostNetwork pod the injected `127.0.0.1:8200` is the node's loopback: every
+/// hostNetwork pod and node process could use the tenant's Vault identity and quit its agent. Denied
+/// at admission, naming the annotation, its value and what is accepted.
+#[test]
+fn host_network_pods_with_a_listener_are_denied() {
+    for (annotations, key) in [
+        (&[("agent-cache-enable", "true")][..], "agent-cache-enable"),
+        (&[("agent-enable-quit", "true")][..], "agent-enable-quit"),
+        (
+            &[
+                ("agent-enable-quit", "true"),
+                ("agent-cache-listener-port", "8300"),
+            ][..],
+            "agent-enable-quit",
+        ),
+    ] {
+        let message = deny_message(decide_on(&host_network(annotations)));
+        assert!(
+            message.contains(&format!("vault.hashicorp.com/{key}"))
+                && message.contains("\"true\"")
+                && message.contains("hostNetwork")
+                && message.contains("expected false"),
+            "{message}"
+        );
+    }
+    assert!(
+        deny_message(decide_on(&host_network(&[
+            ("agent-enable-quit", "true"),
+            ("agent-cache-listener-port", "8300")
+        ])))
+        .contains("127.0.0.1:8300")
+    );
+    // no listener: admitted as before
+    for annotations in [
+        &[][..],
+        &[("agent-cache-listener-port", "8300")][..],
+        &[
+            ("agent-cache-enable", "true"),
+            ("agent-pre-populate-only", "true"),
+        ][..],
+    ] {
+        let cfg = config_of(&host_network(annotations));
+        assert!(cfg.listeners.is_empty() && !cfg.host_network, "{annotations:?}");
+    }
+    // an ordinary pod with the same annotations keeps its listener
+    assert_eq!(
+        config_of(&handler_pod(&basic(&[("agent-cache-enable", "true")]))).listeners,
+        listener(8200, false)
+    );
+}
+
+/// With `agent-configmap` the webhook cannot see the file's listeners: it tells the agent the pod
+/// uses hostNetwork (the agent refuses a listener there without the opt-in) and warns.
+#[test]
+fn host_network_pods_with_a_configmap_tell_the_agent() {
+    let pod = host_network(&[("agent-configmap", "agent-config")]);
+    let p = parsed(&pod);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("hostNetwork") && w.contains("ferrovault_allow_non_loopback")),
+        "{:?}",
+        p.warnings
+    );
+    assert!(config::build(&p.spec).host_network);
+    assert!(!config_of(&handler_pod(&basic(&[("agent-configmap", "agent-config")]))).host_network);
+}
+
+/// The webhook's listener address is what the contract accepts on the pod's loopback.
+#[test]
+fn the_injected_listener_passes_the_contract_check() {
+    let cfg = config_of(&handler_pod(&basic(&[
+        ("agent-cache-enable", "true"),
+        ("agent-cache-listener-port", "65535"),
+    ])));
+    let exposure = cfg.listeners[0].check(false).unwrap();
+    assert!(!exposure.exposed && exposure.auto_auth_token);
 }
