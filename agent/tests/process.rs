@@ -48,6 +48,7 @@ fn a_process_of_the_agents_uid_cannot_read_its_environment_or_token_through_proc
             }],
         },
         templates: Vec::new(),
+        host_network: false,
         template_config: Default::default(),
         secrets_dirs: vec!["/vault/secrets".into()],
         log: Default::default(),

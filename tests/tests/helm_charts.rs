@@ -711,7 +711,7 @@ fn ferrovault_network_policy_admits_the_api_server_and_monitoring_only() {
     let deployment: Deployment = r.one("Deployment");
     assert_eq!(
         spec.pod_selector.unwrap().match_labels,
-        deployment.spec.unwrap().selector.match_labels,
+        deployment.spec.selector.match_labels,
         "selects the webhook pods"
     );
     assert_eq!(spec.policy_types.as_deref(), Some(&["Ingress".to_owned()][..]));

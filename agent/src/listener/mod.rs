@@ -137,6 +137,7 @@ impl Shared {
         }
         Arc::new(Shared {
             vault: self.vault.clone(),
+            http: self.http.clone(),
             token: self.token.clone(),
             metrics: self.metrics.clone(),
             cache: self.cache.clone(),
