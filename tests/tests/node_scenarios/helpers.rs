@@ -111,7 +111,7 @@ pub fn wait_pods_ready(env: &Env, namespace: &str, selector: &str, count: usize)
     })
 }
 
-fn is_ready(pod: &Value) -> bool {
+pub fn is_ready(pod: &Value) -> bool {
     pod["status"]["phase"] == "Running"
         && pod["status"]["conditions"]
             .as_array()
