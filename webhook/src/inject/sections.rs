@@ -114,7 +114,80 @@ pub(super) fn copied_mounts(pod: &Pod, from: &str) -> Vec<VolumeMount> {
         .collect()
 }
 
+/// The auto-auth method. With `agent-configmap` (`config_file`) the file's `auto_auth` replaces the
+/// method, so, as in vault-k8s' `Validate`, its auth type, auth path and role are not required
+/// (the method is left empty when they fall short); the values vault-k8s parses whatever the mode
+/// (the backoffs in `Init`, `agent-auto-auth-exit-on-err` in `New`) are checked in both modes.
 pub(super) fn auth_method(
+    a: &Annotations<'_>,
+    defaults: &InjectorDefaults,
+    sa: &ServiceAccountToken,
+    config_file: bool,
+    warnings: &mut Vec<String>,
+) -> Result<AuthMethod, InjectError> {
+    let min_backoff = backoff(
+        a,
+        &cat::AUTH_MIN_BACKOFF,
+        &defaults.auth_min_backoff,
+        "1s",
+        warnings,
+    )?;
+    let max_backoff = backoff(
+        a,
+        &cat::AUTH_MAX_BACKOFF,
+        &defaults.auth_max_backoff,
+        "5m",
+        warnings,
+    )?;
+    let exit_on_err = a.bool_or(&cat::AUTO_AUTH_EXIT_ON_ERR, false)?;
+    match auth_identity(a, defaults, sa) {
+        Ok(method) => Ok(AuthMethod {
+            min_backoff,
+            max_backoff,
+            exit_on_err,
+            ..method
+        }),
+        Err(_) if config_file => Ok(AuthMethod::default()),
+        Err(err) => Err(err),
+    }
+}
+
+/// A login backoff. vault-k8s checks it with Go's `time.ParseDuration`, which takes a sign, and
+/// Vault Agent treats a backoff that is not positive as unset (its default): so a negative one is
+/// admitted, left out of the agent's config (ours has the same defaults, 1s and 5m) and warned
+/// about.
+fn backoff(
+    a: &Annotations<'_>,
+    entry: &'static Annotation,
+    default: &str,
+    agent_default: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<ferrovault_contract::VaultDuration>, InjectError> {
+    let value = a.value(entry).unwrap_or(default);
+    let negative = value
+        .strip_prefix('-')
+        .filter(|rest| !rest.starts_with(['+', '-']))
+        .and_then(ferrovault_contract::go::parse_duration);
+    let Some(magnitude) = negative else {
+        return a.duration_or(entry, default);
+    };
+    if !magnitude.is_zero() {
+        let whose = a.get(entry).map_or_else(
+            || format!("the injector's default for {}", a.key(entry)),
+            |e| e.key.to_owned(),
+        );
+        warnings.push(format!(
+            "{whose} is {value:?}, a negative backoff: like Vault Agent, the agent uses its default \
+             ({agent_default}) instead"
+        ));
+    }
+    Ok(None)
+}
+
+/// The method's type, mount path, Vault namespace and config (role, token path, `auth-config-*`),
+/// with the checks vault-k8s' `Validate` makes only without `agent-configmap`; the backoffs and
+/// `exit_on_err` are the caller's.
+fn auth_identity(
     a: &Annotations<'_>,
     defaults: &InjectorDefaults,
     sa: &ServiceAccountToken,
@@ -165,10 +238,8 @@ pub(super) fn auth_method(
         kind,
         mount_path,
         namespace: (!namespace.is_empty()).then_some(namespace),
-        min_backoff: a.duration_or(&cat::AUTH_MIN_BACKOFF, &defaults.auth_min_backoff)?,
-        max_backoff: a.duration_or(&cat::AUTH_MAX_BACKOFF, &defaults.auth_max_backoff)?,
-        exit_on_err: a.bool_or(&cat::AUTO_AUTH_EXIT_ON_ERR, false)?,
         config,
+        ..AuthMethod::default()
     })
 }
 

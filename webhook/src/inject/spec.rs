@@ -169,7 +169,8 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let a = Annotations::new(map);
     let mut warnings = Vec::new();
-    // vault-k8s: with a config file, the role, auth and address checks are skipped (the file has them)
+    // vault-k8s: with a config file, only the role, auth and address checks are skipped (the file has
+    // them); every value vault-k8s parses is still checked
     let config_map = a.non_empty(&cat::CONFIGMAP).map(str::to_owned);
 
     if namespace.is_empty() {
@@ -315,15 +316,16 @@ pub fn parse(namespace: &str, pod: &Pod, defaults: &InjectorDefaults) -> Result<
 
     // --- Service account token and auth
     let service_account = sa_token::discover(pod, a.non_empty(&cat::SERVICE_ACCOUNT_TOKEN_VOLUME_NAME))?;
-    let auth_method = match &config_map {
-        None => {
-            let method = auth_method(&a, defaults, &service_account)?;
-            check_cert_login(&a, &method, &vault)?;
-            method
-        }
-        // the file's auto_auth replaces it
-        Some(_) => auth_method(&a, defaults, &service_account).unwrap_or_default(),
-    };
+    let auth_method = auth_method(
+        &a,
+        defaults,
+        &service_account,
+        config_map.is_some(),
+        &mut warnings,
+    )?;
+    if config_map.is_none() {
+        check_cert_login(&a, &auth_method, &vault)?;
+    }
 
     // --- Secrets
     let secret_volume_path = match a.get(&cat::SECRET_VOLUME_PATH) {

@@ -101,3 +101,87 @@ fn a_pod_volume_named_like_the_config_volume_is_refused() {
     });
     assert!(parse_err(&pod).contains("\"vault-config\""));
 }
+
+/// Every annotation vault-k8s 1.7.6 still parses beside `agent-configmap` (`Init`: the backoffs and
+/// JSON patches; `New`: the bools, ids, revoke grace, default template, template_config numbers,
+/// `error-on-missing-key-*`, the token volume; `Patch`: the resources), with a value vault-k8s
+/// refuses. Its configmap branch (`Validate`) only skips the auth type, role, auth path and address
+/// checks.
+const PARSED_BESIDE_A_CONFIGMAP: &[(&str, &str)] = &[
+    ("auth-min-backoff", "x"),
+    ("auth-max-backoff", "1 m"),
+    ("agent-auto-auth-exit-on-err", "no"),
+    ("agent-json-patch", "abc"),
+    ("agent-init-json-patch", "abc"),
+    ("agent-init-first", "tRuE"),
+    ("agent-pre-populate", "tRuE"),
+    ("agent-pre-populate-only", "fAlSe"),
+    ("agent-revoke-on-shutdown", "tRuE"),
+    ("agent-revoke-grace", "-1"),
+    ("tls-skip-verify", "yes"),
+    ("agent-run-as-user", "root"),
+    ("agent-run-as-group", "wheel"),
+    ("agent-run-as-same-user", "rooooooot"),
+    ("agent-share-process-namespace", "tRuE"),
+    ("agent-set-security-context", "secure"),
+    ("agent-cache-enable", "on"),
+    ("agent-cache-exit-on-err", "on"),
+    ("agent-inject-default-template", "jsn"),
+    ("agent-inject-token", "yes"),
+    ("template-config-exit-on-retry-failure", "yes"),
+    ("template-max-connections-per-host", "many"),
+    ("template-lease-renewal-threshold", "one-third"),
+    ("agent-enable-quit", "yes"),
+    ("error-on-missing-key-db", "unknown"),
+    ("agent-service-account-token-volume-name", "missing"),
+    ("agent-limits-cpu", "500mi"),
+    ("agent-limits-mem", "128mb"),
+    ("agent-requests-cpu", "250mi"),
+    ("agent-requests-mem", "64g"),
+];
+
+#[test]
+fn a_configmap_skips_only_the_auth_checks_every_value_vault_k8s_parses_is_still_checked() {
+    // Issue #21 §6: `agent-auto-auth-exit-on-err: "no"` was admitted beside a ConfigMap (vault-k8s
+    // denies it in New, which has no configmap branch).
+    for (key, value) in PARSED_BESIDE_A_CONFIGMAP {
+        let pod = handler_pod(&[
+            ("agent-inject", "true"),
+            ("agent-configmap", "my-config"),
+            ("agent-inject-secret-db", "database/creds/db"),
+            (key, value),
+        ]);
+        let message = deny_message(decide_on(&pod));
+        assert!(
+            message.contains(&format!("vault.hashicorp.com/{key}"))
+                || message.contains(&format!("{value:?}")),
+            "{key}={value:?}: {message}"
+        );
+    }
+    // the agent-inject annotation itself is judged before anything else, as in vault-k8s
+    let pod = handler_pod(&[("agent-inject", "tRuE"), ("agent-configmap", "my-config")]);
+    deny_message(decide_on(&pod));
+}
+
+#[test]
+fn beside_a_configmap_the_checked_values_still_reach_the_agent() {
+    let pod = handler_pod(&[
+        ("agent-inject", "true"),
+        ("agent-configmap", "my-config"),
+        ("role", "app"),
+        ("auth-min-backoff", "2s"),
+        ("auth-max-backoff", "1m"),
+        ("agent-auto-auth-exit-on-err", "true"),
+    ]);
+    let method = spec_of(&pod).auth_method;
+    assert_eq!(method.min_backoff.as_deref(), Some("2s"));
+    assert_eq!(method.max_backoff.as_deref(), Some("1m"));
+    assert!(method.exit_on_err);
+    // without a role (the file has the method) the pod is still admitted
+    let pod = handler_pod(&[
+        ("agent-inject", "true"),
+        ("agent-configmap", "my-config"),
+        ("agent-auto-auth-exit-on-err", "false"),
+    ]);
+    assert_eq!(spec_of(&pod).auth_method, Default::default());
+}

@@ -90,9 +90,10 @@ fn durations_follow_the_format_their_reader_uses() {
         message.contains("whole seconds (30), whole days (1d)"),
         "{message}"
     );
-    // -1s is a Go duration: the message says what is wrong with it.
+    // -1s is a Go duration: the message says what is wrong with it (negative backoffs are admitted:
+    // see values.rs)
     for (key, value) in [
-        ("auth-min-backoff", "-1s"),
+        ("template-static-secret-render-interval", "-1s"),
         ("template-static-secret-render-interval", "-10"),
     ] {
         let message = parse_err(&handler_pod(&basic(&[(key, value)])));

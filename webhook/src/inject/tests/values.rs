@@ -100,6 +100,54 @@ fn backoffs_must_be_go_durations() {
     assert!(spec.auth_method.exit_on_err);
 }
 
+#[test]
+fn negative_backoffs_are_admitted_and_left_to_the_agent_default_as_vault_agent_does() {
+    // vault-k8s checks them with time.ParseDuration (a sign is fine); Vault Agent's auth handler
+    // and its template retries treat a backoff <= 0 as unset: 1s / 5m.
+    let p = parsed(&handler_pod(&basic(&[
+        ("auth-min-backoff", "-1s"),
+        ("auth-max-backoff", "-5m"),
+    ])));
+    assert_eq!(p.spec.auth_method.min_backoff, None);
+    assert_eq!(p.spec.auth_method.max_backoff, None);
+    for (key, default) in [("auth-min-backoff", "(1s)"), ("auth-max-backoff", "(5m)")] {
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains(key) && w.contains("negative backoff") && w.contains(default)),
+            "{key}: {:?}",
+            p.warnings
+        );
+    }
+    // -0s is zero: unset, nothing to say
+    let p = parsed(&handler_pod(&basic(&[("auth-min-backoff", "-0s")])));
+    assert_eq!(p.spec.auth_method.min_backoff, None);
+    assert!(
+        p.warnings.iter().all(|w| !w.contains("backoff")),
+        "{:?}",
+        p.warnings
+    );
+    // the injector's default is read the same way
+    let d = InjectorDefaults {
+        auth_max_backoff: "-30s".into(),
+        ..defaults()
+    };
+    let p = spec::parse("test", &handler_pod(&basic(&[])), &d).unwrap();
+    assert_eq!(p.spec.auth_method.max_backoff, None);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("the injector's default for")),
+        "{:?}",
+        p.warnings
+    );
+    // what Go cannot parse is still refused, sign or not
+    for bad in ["-x", "--1s", "-30"] {
+        let message = parse_err(&handler_pod(&basic(&[("auth-min-backoff", bad)])));
+        assert!(message.contains("auth-min-backoff"), "{bad}: {message}");
+    }
+}
+
 // === 4.7 misc ===
 
 #[test]
