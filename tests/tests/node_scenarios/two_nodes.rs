@@ -113,6 +113,12 @@ fn create_steadily(env: &Env, group: &str, done: &AtomicBool, at_least: usize) -
 fn all_running_with_the_secret(env: &Env, group: &str, count: usize) -> Vec<Value> {
     assert!(count > 0, "no pod of {group} left to check");
     let pods = wait_pods_ready(env, APP_NS, &format!("group={group}"), count);
+    assert_some_read_the_secret(env, &pods);
+    pods
+}
+
+/// Every seventh of `pods` (the first included) reads the seed's secret from its file.
+fn assert_some_read_the_secret(env: &Env, pods: &[Value]) {
     for pod in pods.iter().step_by(7) {
         let text = exec(
             env,
@@ -123,7 +129,6 @@ fn all_running_with_the_secret(env: &Env, group: &str, count: usize) -> Vec<Valu
         );
         assert!(text.contains("s3cr3t"), "{}: {text}", pod_name(pod));
     }
-    pods
 }
 
 fn delete_group(env: &Env, group: &str) {
@@ -365,16 +370,7 @@ pub fn a_lost_node_leaves_the_other_replica_serving(env: &Env) {
             .then_some((survivors, stranded))
     });
     assert!(!survivors.is_empty(), "no pod ran on the surviving node");
-    for pod in survivors.iter().step_by(7) {
-        let text = exec(
-            env,
-            APP_NS,
-            pod_name(pod),
-            "app",
-            &["cat", "/vault/secrets/database-config.txt"],
-        );
-        assert!(text.contains("s3cr3t"), "{}: {text}", pod_name(pod));
-    }
+    assert_some_read_the_secret(env, &survivors);
     progress(&format!(
         "node lost: {} pods Running with their secret on the surviving node, {} bound to the lost node before it \
          was marked NotReady",
