@@ -31,7 +31,8 @@ then, as README.md's "Try it on a local cluster" says:
 
   kubectl get nodes
   helm install ferrovault charts/ferrovault -n ferrovault-system --create-namespace \\
-    --set externalVaultAddr="\$VAULT_ADDR" --wait
+    --set externalVaultAddr="\$VAULT_ADDR"
+  kubectl rollout status deployment/ferrovault -n ferrovault-system --timeout=5m
   helm install moscow-time charts/moscow-time -n moscow --create-namespace \\
     -f "\$FERROVAULT_CLUSTER/moscow-time-values.yaml" --set vault.enabled=true
   kubectl rollout status statefulset/moscow-time -n moscow --timeout=5m

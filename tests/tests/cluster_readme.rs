@@ -40,7 +40,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let block = readme_block();
-    let script = format!("set -euxo pipefail\n{block}");
+    // not `set -x`: that would print the exports' values (OpenBao's root token) into the log
+    let script = format!("set -euo pipefail\n{block}");
     eprintln!("cluster_readme: running README's block:\n{block}");
     let out = Command::new("bash")
         .args(["-c", &script])
