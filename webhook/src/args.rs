@@ -86,7 +86,7 @@ impl EnvFiles {
         match self {
             Self::On => true,
             Self::Off => false,
-            Self::Auto => server.is_some_and(|(major, minor)| major > 1 || (major == 1 && minor >= 35)),
+            Self::Auto => server_at_least(server, ENV_FILES_FROM),
         }
     }
 }
@@ -404,7 +404,8 @@ impl InjectorArgs {
     /// The pod defaults, given the API server's version (major, minor) when it is known: `auto`
     /// flags follow it (native sidecars from 1.29, env files from 1.35), and are off without it.
     pub fn defaults(&self, server: Option<(u32, u32)>) -> InjectorDefaults {
-        let native_supported = server.is_some_and(|(major, minor)| major > 1 || (major == 1 && minor >= 29));
+        let native_supported = server_at_least(server, NATIVE_SIDECARS_FROM);
+        let env_files = self.env_files.enabled(server);
         InjectorDefaults {
             vault_address: self.vault_address.clone(),
             agent_image: self.agent_image.clone(),
@@ -441,9 +442,9 @@ impl InjectorArgs {
                 NativeSidecar::Auto => native_supported,
             },
             native_sidecar_supported: native_supported || self.native_sidecar == NativeSidecar::Always,
-            env_files: self.env_files.enabled(server),
+            env_files,
             // with env files off nothing is written in it: the wire default then
-            env_file_format: if self.env_files.enabled(server) {
+            env_file_format: if env_files {
                 ferrovault_contract::actions::EnvFileFormat::for_server(server)
             } else {
                 ferrovault_contract::actions::EnvFileFormat::Plain
@@ -465,9 +466,14 @@ pub fn parse_server_version(version: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// Whether a Kubernetes version string (`1.31`, `v1.29.3`, `1.30+`) supports native sidecars.
-pub fn supports_native_sidecars(version: &str) -> bool {
-    parse_server_version(version).is_some_and(|(major, minor)| major > 1 || (major == 1 && minor >= 29))
+/// The first release with native sidecars (`restartPolicy: Always` init containers).
+pub const NATIVE_SIDECARS_FROM: (u32, u32) = (1, 29);
+/// The first release with `EnvFiles` on by default (beta).
+pub const ENV_FILES_FROM: (u32, u32) = (1, 35);
+
+/// The API server is `release` (major, minor) or later; `false` when its version is not known.
+pub fn server_at_least(server: Option<(u32, u32)>, release: (u32, u32)) -> bool {
+    server.is_some_and(|version| version >= release)
 }
 
 #[cfg(test)]
@@ -617,11 +623,13 @@ mod tests {
 
     #[test]
     fn native_sidecar_version_gate() {
-        assert!(supports_native_sidecars("1.29"));
-        assert!(supports_native_sidecars("v1.31.2"));
-        assert!(supports_native_sidecars("1.30+"));
-        assert!(!supports_native_sidecars("1.28"));
-        assert!(!supports_native_sidecars("garbage"));
+        let native = |v: &str| server_at_least(parse_server_version(v), NATIVE_SIDECARS_FROM);
+        assert!(native("1.29"));
+        assert!(native("v1.31.2"));
+        assert!(native("1.30+"));
+        assert!(native("2.0"));
+        assert!(!native("1.28"));
+        assert!(!native("garbage"));
     }
 
     #[test]
